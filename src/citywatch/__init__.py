@@ -1,0 +1,3 @@
+"""citywatch: city-scale camera face recognition, accountable by construction."""
+
+__version__ = "0.1.0"
