@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/citywatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 
 types: $(STAMP)
 	$(BIN)/mypy
