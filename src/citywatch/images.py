@@ -20,7 +20,9 @@ from citywatch.types import ImageArray
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
-def load_image(src: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> ImageArray:
+def load_image(
+    src: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None
+) -> ImageArray:
     """Decode ``src`` (a path or the file's bytes) to RGB uint8.
 
     Raises :class:`InvalidImageError` naming the file when it is missing, not an

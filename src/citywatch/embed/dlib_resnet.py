@@ -89,9 +89,7 @@ class DlibResnetEmbedder(FaceEmbedder):
         out = np.zeros((len(chips), self.dim), np.float32)
         bs = self.cfg.batch_size
         for i in range(0, len(chips), bs):
-            vecs = self._net.compute_face_descriptor(
-                chips[i : i + bs], num_jitters=self.cfg.jitter
-            )
+            vecs = self._net.compute_face_descriptor(chips[i : i + bs], num_jitters=self.cfg.jitter)
             out[i : i + bs] = np.asarray([np.asarray(v) for v in vecs], np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
