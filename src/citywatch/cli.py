@@ -1,55 +1,568 @@
 """The ``citywatch`` command line (Typer).
 
-Exit codes: 0 ok, 1 error (bad input, failed step), 2 bad usage (unknown
-option, missing required argument; Typer's own convention).
+Exit codes: 0 ok, 1 error (bad input, a refused request, a failed step),
+2 bad usage (unknown option, missing required option; Typer's convention).
+Machine output (``--json``) goes to stdout, one JSON object per line;
+progress bars and messages go to stderr so they never mix with it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 
 from citywatch.config import check_config_text
+from citywatch.errors import CitywatchError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="citywatch: accountable camera face recognition."
 )
 config_app = typer.Typer(no_args_is_help=True, help="Configuration files.")
+eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluation on labelled photo sets.")
 app.add_typer(config_app, name="config")
+app.add_typer(eval_app, name="eval")
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 logger = logging.getLogger("citywatch.cli")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config (default: <data-dir>/config.yaml if present)."),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="CITYWATCH_HOME", help="Data directory (default ./citywatch-data)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output on stdout.")]
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (default $CITYWATCH_USER).")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn citywatch errors into a one-line message and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except CitywatchError as exc:
+            raise _fail(str(exc)) from exc
+
+    return wrapper
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _parse_time(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{what}: {value!r} is not an ISO 8601 time (e.g. 2026-11-28T14:00)"
+        ) from exc
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    from citywatch.log import setup_logging
+
+    setup_logging("DEBUG" if verbose else "WARNING")
+
+
+# --- config -------------------------------------------------------------------
 
 
 @config_app.command("validate")
 def config_validate(
     file: Annotated[Path, typer.Argument(help="YAML configuration file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check a configuration file; report every error with its YAML line."""
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        err.print(f"[red]error:[/] {file}: {exc.strerror}")
-        raise typer.Exit(1) from exc
+        raise _fail(f"{file}: {exc.strerror}") from exc
     cfg, issues = check_config_text(text)
     if as_json:
-        out.print_json(json.dumps({"ok": cfg is not None, "errors": [i.model_dump() for i in issues]}))
+        _emit({"ok": cfg is not None, "errors": [i.model_dump() for i in issues]})
     elif cfg is not None:
         out.print(f"[green]ok[/]: {file} ({len(cfg.cameras)} cameras, detector {cfg.detector.type})")
     else:
         for i in issues:
             value = f" (got {i.value})" if i.value is not None else ""
-            err.print(f"{file}:{i.line or '?'}: [bold]{i.path}[/]: {i.message}{value}")
+            err.print(f"{file}:{i.line or '?'}: [bold]{i.path}[/]: {i.message}{value}", highlight=False)
     if cfg is None:
         raise typer.Exit(1)
 
 
+# --- enroll -------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def enroll(
+    watchlist: Annotated[str, typer.Option("--watchlist", help="Watchlist name (created if new).")],
+    name: Annotated[str, typer.Option("--name", help="Name of the person.")],
+    photo: Annotated[list[Path], typer.Option("--photo", help="Photo with exactly one face (repeatable).")],
+    legal_basis: Annotated[str, typer.Option("--legal-basis", help="Statute/order that allows this entry.")],
+    legal_reference: Annotated[str, typer.Option("--legal-reference", help="Reference number.")] = "",
+    provenance: Annotated[str, typer.Option("--provenance", help="Where the photos come from.")] = "",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol one identity on a watchlist from one or more photos."""
+    from citywatch.app import current_actor, open_app
+
+    with open_app(config, data_dir) as a:
+        res = a.enroll(
+            watchlist,
+            name,
+            photo,
+            legal_basis,
+            current_actor(actor),
+            provenance=provenance,
+            legal_reference=legal_reference,
+        )
+    if as_json:
+        _emit(
+            {
+                "identity_id": res.identity_id,
+                "watchlist": res.watchlist,
+                "name": res.name,
+                "photos": res.photos,
+            }
+        )
+    else:
+        out.print(
+            f"enrolled [bold]{res.name}[/] on {res.watchlist} (id {res.identity_id}, {res.photos} photo(s))"
+        )
+
+
+# --- process ------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def process(
+    source: Annotated[str, typer.Argument(help="Video file, GIF, image folder, rtsp:// or http(s):// URL.")],
+    camera: Annotated[str, typer.Option("--camera", help="Configured camera name.")],
+    recorded_at: Annotated[
+        str | None,
+        typer.Option("--recorded-at", help="Start of the recording (ISO 8601); default from file."),
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a source through the pipeline; store a sighting per face track, raise watchlist alerts."""
+    from citywatch.app import SightingEvent, open_app
+    from citywatch.errors import CorruptMediaError
+
+    start = _parse_time(recorded_at, "--recorded-at")
+
+    def on_event(ev: SightingEvent) -> None:
+        if as_json:
+            _emit(ev.to_json() | {"type": "sighting"})
+            if ev.kind == "alert":
+                _emit(ev.to_json())
+        elif ev.kind == "alert":
+            err.print(
+                f"[bold red]ALERT[/] {ev.camera} track {ev.track_id}: {ev.identity} ({ev.watchlist}) "
+                f"score {ev.score:.3f} >= {ev.threshold:.3f}",
+                highlight=False,
+            )
+
+    with open_app(config, data_dir) as a:
+        total = _frame_estimate(source, a.camera(camera).detect_fps)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=as_json,
+        ) as bar:
+            task = bar.add_task(f"{camera}", total=total)
+            try:
+                summary = a.process(
+                    source,
+                    camera,
+                    on_event=on_event,
+                    on_frame=lambda i, ts: bar.advance(task),
+                    recorded_at=start,
+                )
+            except CorruptMediaError as exc:
+                raise _fail(f"{exc} (sightings found before the damage were kept)") from exc
+    fps = summary.frames / summary.seconds if summary.seconds else 0.0
+    msg = (
+        f"{camera}: {summary.frames} frames in {summary.seconds:.1f} s ({fps:.1f} frames/s): "
+        f"{summary.sightings} sightings, {summary.alerts} alerts (run {summary.run_id})"
+    )
+    if as_json:
+        err.print(msg, highlight=False)
+    else:
+        out.print(msg, highlight=False)
+
+
+def _frame_estimate(source: str, detect_fps: float) -> int | None:
+    """Sampled frames a file will give, for the progress bar (None when unknown or live)."""
+    p = Path(source)
+    if not p.is_file():
+        return None
+    try:
+        import av
+
+        with av.open(str(p)) as c:
+            if c.duration:
+                return max(1, int(c.duration / 1_000_000 * detect_fps))
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
+# --- search -------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def search(
+    photo: Annotated[Path, typer.Option("--photo", help="Probe photo with one face.")],
+    case: Annotated[str, typer.Option("--case", help="Case reference (required, stored with the search).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why this search is needed (required, stored).")],
+    camera: Annotated[
+        list[str] | None, typer.Option("--camera", help="Only these cameras (repeatable).")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Until this time (ISO 8601).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=10_000, help="Most results.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find sightings of the person in a probe photo, best first."""
+    from citywatch.app import current_actor, open_app
+
+    t_since, t_until = _parse_time(since, "--since"), _parse_time(until, "--until")
+    with open_app(config, data_dir) as a:
+        hits = a.search(
+            photo,
+            case,
+            reason,
+            current_actor(actor),
+            cameras=camera,
+            since=t_since,
+            until=t_until,
+            limit=limit,
+        )
+        threshold = a.threshold
+    if as_json:
+        for rank, h in enumerate(hits, 1):
+            _emit(
+                {
+                    "type": "hit",
+                    "rank": rank,
+                    "sighting_id": h.sighting_id,
+                    "camera": h.camera,
+                    "start": datetime.fromtimestamp(h.start, UTC).isoformat(),
+                    "end": datetime.fromtimestamp(h.end, UTC).isoformat(),
+                    "score": round(h.score, 4),
+                    "above_threshold": h.score >= threshold,
+                    "identity": h.identity_name,
+                    "thumbnail": h.thumbnail,
+                }
+            )
+        return
+    table = Table(title=f"case {case}: {len(hits)} result(s); threshold {threshold:.3f}")
+    for col in ("#", "score", "camera", "start (UTC)", "identity", "thumbnail"):
+        table.add_column(col)
+    for rank, h in enumerate(hits, 1):
+        mark = "[green]" if h.score >= threshold else "[dim]"
+        table.add_row(
+            str(rank),
+            f"{mark}{h.score:.3f}",
+            h.camera,
+            datetime.fromtimestamp(h.start, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            h.identity_name or "",
+            h.thumbnail or "",
+        )
+    out.print(table)
+
+
+# --- eval ---------------------------------------------------------------------
+
+
+@eval_app.command("pairs")
+@handled
+def eval_pairs(
+    pairs: Annotated[Path, typer.Option("--pairs", help="LFW pairs.txt or CSV file_x,file_y,Decision.")],
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Image root (default: the pairs file's folder).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """1:1 verification, standard 10-fold protocol: accuracy, TAR at FAR 1e-3, faces not found."""
+    from citywatch.app import open_app
+    from citywatch.eval.pairs import evaluate_pairs, load_pairs
+
+    try:
+        plist = load_pairs(pairs, root)
+    except OSError as exc:
+        raise _fail(f"{pairs}: {exc.strerror}") from exc
+    with open_app(config, data_dir) as a:
+        encode = _progress_encoder(a.eval_encoder(), len({p for pr in plist for p in (pr.path_a, pr.path_b)}))
+        report = evaluate_pairs(plist, encode)
+        model = a.embedder.model_id
+    data = report.to_json()
+    if as_json:
+        _emit(data | {"model": model, "detector": a.cfg.detector.type})
+        return
+    out.print(
+        f"{model}: accuracy {report.accuracy * 100:.2f} % ± {report.accuracy_std * 100:.2f} "
+        f"over {len(report.fold_accuracies)} folds; TAR {data['tar_at_far_1e-3']} at FAR 1e-3 "
+        f"({data['impostor_pairs']} impostor pairs{', coarse' if data['far_coarse'] else ''}); "
+        f"{len(data['no_face'])} image(s) without a face; {data['pairs']} pairs in {data['seconds']:.1f} s",
+        highlight=False,
+    )
+    for p in data["no_face"]:
+        out.print(f"  no face: {p}", highlight=False)
+
+
+@eval_app.command("identify")
+@handled
+def eval_identify(
+    root: Annotated[Path, typer.Option("--root", help="Folder per identity.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open-set 1:N (NIST FRTE style): FNIR at FPIR 0.01/0.003/0.001 and rank-1."""
+    from citywatch.app import open_app
+    from citywatch.eval.calibrate import scan_identity_tree
+    from citywatch.eval.identify import evaluate_identification
+
+    if not root.is_dir():
+        raise _fail(f"{root}: not a folder")
+    n = sum(len(v) for v in scan_identity_tree(root).values())
+    with open_app(config, data_dir) as a:
+        report = evaluate_identification(root, _progress_encoder(a.eval_encoder(), n))
+    data = report.to_json()
+    if as_json:
+        _emit(data)
+        return
+    out.print(
+        f"rank-1 {data['rank1']}; FNIR {data['fnir_at_fpir_0.01']} / {data['fnir_at_fpir_0.003']} / "
+        f"{data['fnir_at_fpir_0.001']} at FPIR 0.01 / 0.003 / 0.001; gallery {data['gallery']}, "
+        f"probes {data['probes']} ({data['mated']} mated, {data['non_mated']} non-mated)",
+        highlight=False,
+    )
+
+
+def _progress_encoder(encode: Callable[[Path], Any], total: int) -> Callable[[Path], Any]:
+    """Wrap an encoder with a progress bar on stderr (photos take ~0.1-0.2 s each)."""
+    bar = Progress(
+        TextColumn("encoding photos"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    )
+    task = bar.add_task("encode", total=total)
+    bar.start()
+
+    def wrapped(path: Path) -> Any:
+        try:
+            return encode(path)
+        finally:
+            bar.advance(task)
+            if bar.tasks[0].completed >= total:
+                bar.stop()
+
+    return wrapped
+
+
 def main() -> None:
     app()
+
+
+@eval_app.command("build-set")
+@handled
+def eval_build_set(
+    out_dir: Annotated[Path, typer.Option("--out", help="Empty output folder (outside the repository).")],
+    data: Annotated[
+        Path | None, typer.Option("--data", envvar="CITYWATCH_DATA", help="Shared data folder.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier build.")] = False,
+) -> None:
+    """Build an LFW-format set (pairs.txt + name/name_000N.jpg + identities/) from the shared data."""
+    from citywatch.eval.datasets import build_lfw_set
+
+    src = data or Path("../shared/data")
+    if not src.is_dir():
+        raise _fail(f"{src}: shared data folder not found (set CITYWATCH_DATA)")
+    try:
+        pairs = build_lfw_set(src, out_dir, overwrite=overwrite)
+    except (FileExistsError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    out.print(f"wrote {pairs} (identities for `eval identify`: {out_dir / 'identities'})")
+
+
+@app.command()
+@handled
+def calibrate(
+    identities: Annotated[
+        Path | None, typer.Option("--identities", help="Folder per identity: all genuine and impostor pairs.")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", help="Labelled pairs (LFW pairs.txt or CSV).")
+    ] = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Image root for --pairs.")] = None,
+    far: Annotated[
+        list[float] | None, typer.Option("--far", help="Target FAR(s) (default 1e-3, 1e-2).")
+    ] = None,
+    write_config: Annotated[
+        Path | None, typer.Option("--write-config", help="YAML config whose match.threshold is set.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the calibration JSON here.")
+    ] = None,
+    dataset: Annotated[str, typer.Option("--dataset", help="Description stored with the result.")] = "",
+    allow_coarse: Annotated[
+        bool, typer.Option("--allow-coarse", help="Accept fewer than 1/FAR impostor pairs.")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure the similarity threshold at a target false-accept rate and write it to config.
+
+    Every impostor (different-person) comparison of the set is scored; the
+    threshold is the score that only a share FAR of them exceed. With fewer
+    than 1/FAR impostor pairs that cannot be measured and is refused unless
+    --allow-coarse.
+    """
+    import numpy as np
+
+    from citywatch.app import open_app
+    from citywatch.eval.calibrate import (
+        genuine_pairs_from_folders,
+        impostor_pairs_from_folders,
+        scan_identity_tree,
+        threshold_at_far,
+    )
+    from citywatch.eval.pairs import encode_images, load_pairs
+    from citywatch.match.calibration import CalibrationFile, CalibrationPoint
+
+    if (identities is None) == (pairs is None):
+        raise _fail("give exactly one of --identities DIR or --pairs FILE", 2)
+    fars = sorted(set(far or [1e-3, 1e-2]))
+    if identities is not None:
+        gen = genuine_pairs_from_folders(identities)
+        imp = impostor_pairs_from_folders(identities, max_pairs=None)
+        n_images = sum(len(v) for v in scan_identity_tree(identities).values())
+        desc = dataset or f"{identities.name}: {n_images} photos"
+    else:
+        assert pairs is not None
+        plist = load_pairs(pairs, root)
+        gen = [(p.path_a, p.path_b) for p in plist if p.same]
+        imp = [(p.path_a, p.path_b) for p in plist if not p.same]
+        desc = dataset or f"{pairs.name}"
+    images = sorted({p for pr in gen + imp for p in pr})
+    with open_app(config, data_dir) as a:
+        vecs = encode_images(images, _progress_encoder(a.eval_encoder(), len(images)))
+        model = a.embedder.model_id
+
+    def scores(prs: list[tuple[Path, Path]]) -> np.ndarray:
+        out_scores = []
+        for x, y in prs:
+            u, v = vecs[x], vecs[y]
+            if u is not None and v is not None:
+                out_scores.append(float(np.dot(u, v)))
+        return np.asarray(out_scores, np.float64)
+
+    g, i = scores(gen), scores(imp)
+    if len(i) == 0:
+        raise _fail("no impostor pair could be scored (no faces found?)")
+    points = []
+    for f in fars:
+        try:
+            t = threshold_at_far(i, f, allow_coarse=allow_coarse)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+        # the matcher accepts score >= threshold; nudge above the impostor score the rule sits on
+        t = float(np.nextafter(t, np.inf))
+        points.append(CalibrationPoint(far=f, threshold=t, tar=float(np.mean(g >= t)) if len(g) else 0.0))
+    cal = CalibrationFile(
+        model=model,
+        dataset=f"{desc}; {len(g)} genuine and {len(i)} impostor pairs scored",
+        n_genuine=len(g),
+        n_impostor=len(i),
+        created=datetime.now(UTC).date().isoformat(),
+        points=points,
+    )
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(cal.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    if write_config is not None:
+        _write_threshold(write_config, points[0].threshold, points[0].far)
+    if as_json:
+        _emit(json.loads(cal.model_dump_json()))
+        return
+    for p in points:
+        out.print(f"FAR {p.far:g}: threshold {p.threshold:.4f} (TAR {p.tar:.3f})", highlight=False)
+    out.print(f"{len(g)} genuine, {len(i)} impostor pairs; model {model}", highlight=False)
+    if write_config is not None:
+        out.print(f"wrote match.threshold = {points[0].threshold:.4f} to {write_config}", highlight=False)
+
+
+def _write_threshold(path: Path, threshold: float, far: float) -> None:
+    """Set match.threshold and match.target_far in a YAML config, keeping the rest, then re-validate."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = loaded if isinstance(loaded, dict) else {}
+    match = data.setdefault("match", {})
+    match["threshold"] = round(threshold, 6)
+    match["target_far"] = far
+    text = yaml.safe_dump(data, sort_keys=False)
+    cfg, issues = check_config_text(text, env={})
+    if cfg is None:
+        raise _fail(f"{path}: would become invalid: {issues[0].path}: {issues[0].message}")
+    path.write_text(text, encoding="utf-8")

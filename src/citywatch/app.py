@@ -1,0 +1,486 @@
+"""Composition root: builds plugins, stores and pipelines from one Config.
+
+This is the only module (with ``engine/``) that sees several stages. The CLI,
+the API and the benchmarks all go through :class:`App`, so a rule enforced
+here (a legal basis on every entry, a case and a reason on every search, an
+audit entry for each) holds whichever door a request came through.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from citywatch.config import CameraConfig, Config, load_config, resolve_home
+from citywatch.detect import build_detector
+from citywatch.detect.base import FaceDetector, nearest_centre_index
+from citywatch.embed import FaceEmbedder, FaceInput, build_embedder
+from citywatch.engine.pipeline import CameraPipeline, TrackOutcome
+from citywatch.errors import (
+    CorruptMediaError,
+    MultipleFacesError,
+    NoFaceError,
+    NotFoundError,
+    PolicyError,
+)
+from citywatch.images import encode_jpeg, load_image
+from citywatch.ingest.sources import open_source
+from citywatch.match import Matcher, resolve_threshold
+from citywatch.store.records import PhotoIn, SightingIn, SightingOut
+from citywatch.store.repo import Store
+from citywatch.types import FloatArray, Gallery, ImageArray, SearchHit, SourceStats
+
+logger = logging.getLogger(__name__)
+
+# A second face smaller than this share of the largest one is background, not a
+# second subject (a poster, a passer-by far behind): it does not make an
+# enrolment photo ambiguous.
+SECOND_FACE_MIN_SHARE = 0.35
+
+
+def current_actor(explicit: str | None = None) -> str:
+    """Who is acting: ``--as``, else ``$CITYWATCH_USER``, else the OS user."""
+    return explicit or os.environ.get("CITYWATCH_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolledIdentity:
+    identity_id: int
+    watchlist: str
+    name: str
+    photos: int
+
+
+@dataclass(frozen=True, slots=True)
+class SightingEvent:
+    """What ``process`` reports for each stored sighting (and alert)."""
+
+    kind: Literal["sighting", "alert"]
+    sighting_id: int
+    alert_id: int | None
+    camera: str
+    track_id: int
+    start: datetime
+    end: datetime
+    identity: str | None
+    watchlist: str | None
+    score: float
+    threshold: float
+    thumbnail: str
+    quality: float
+    detections: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "sighting_id": self.sighting_id,
+            "alert_id": self.alert_id,
+            "camera": self.camera,
+            "track_id": self.track_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "identity": self.identity,
+            "watchlist": self.watchlist,
+            "score": round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "thumbnail": self.thumbnail,
+            "quality": round(self.quality, 4),
+            "detections": self.detections,
+        }
+
+
+@dataclass
+class ProcessSummary:
+    run_id: int
+    camera: str
+    source: str
+    frames: int = 0
+    sightings: int = 0
+    alerts: int = 0
+    seconds: float = 0.0
+    status: str = "done"
+    error: str | None = None
+    stats: SourceStats = field(default_factory=SourceStats)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def file_recorded_at(path: Path) -> datetime:
+    """When a recording started: the container's ``creation_time`` if it has one, else the file's mtime."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            created = c.metadata.get("creation_time")
+        if created:
+            return datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(UTC)
+    except (av.FFmpegError, ValueError, OSError):
+        pass
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+class App:
+    """Everything built from one configuration and one data directory."""
+
+    def __init__(self, cfg: Config, home: Path, store: Store) -> None:
+        self.cfg = cfg
+        self.home = home
+        self.store = store
+        for cam in cfg.cameras:
+            store.upsert_camera(
+                cam.name,
+                source=cam.source,
+                location=cam.location,
+                lat=cam.lat,
+                lon=cam.lon,
+                recognition=cam.recognition,
+            )
+
+    @classmethod
+    def open(
+        cls, config_path: Path | None = None, data_dir: Path | None = None, cfg: Config | None = None
+    ) -> App:
+        home = resolve_home(data_dir)
+        home.mkdir(parents=True, exist_ok=True)
+        if cfg is None:
+            if config_path is None and (home / "config.yaml").is_file():
+                config_path = home / "config.yaml"
+            cfg = load_config(config_path)
+        return cls(cfg, home, Store.open(cfg.database.url, home))
+
+    def close(self) -> None:
+        if "detector" in self.__dict__:
+            self.detector.close()
+        self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plugins ---------------------------------------------------------------
+
+    @cached_property
+    def detector(self) -> FaceDetector:
+        det = build_detector(self.cfg.detector)
+        det.load()
+        return det
+
+    @cached_property
+    def embedder(self) -> FaceEmbedder:
+        emb = build_embedder(self.cfg.embedder)
+        emb.load()
+        return emb
+
+    @cached_property
+    def threshold(self) -> float:
+        return resolve_threshold(self.cfg.match, self.embedder.model_id)
+
+    def gallery(self, now: datetime | None = None) -> Gallery:
+        g = self.store.active_gallery(self.embedder.model_id, now or datetime.now(UTC))
+        return Gallery(
+            identity_ids=g.identity_ids,
+            names=g.names,
+            watchlists=g.watchlists,
+            embeddings=g.embeddings,
+            model=g.model,
+        )
+
+    def matcher(self, now: datetime | None = None) -> Matcher:
+        return Matcher(self.gallery(now), self.threshold)
+
+    def camera(self, name: str) -> CameraConfig:
+        cam = self.cfg.camera(name)
+        if cam is None:
+            known = ", ".join(c.name for c in self.cfg.cameras) or "none configured"
+            raise NotFoundError(f"unknown camera {name!r} (configured: {known})")
+        return cam
+
+    # --- photos ------------------------------------------------------------------
+
+    def photo_face(
+        self, image: ImageArray, label: str, policy: Literal["single", "centre"] = "single"
+    ) -> FaceInput | None:
+        """The face of a still photo, or ``None`` if it shows none.
+
+        ``single`` (enrolment, search probes) refuses a photo with several
+        comparable faces; ``centre`` (LFW-style evaluation) takes the face
+        nearest the centre.
+        """
+        dets = self.detector.detect(image)
+        if len(dets) == 0:
+            return None
+        if policy == "centre":
+            i = nearest_centre_index(dets, image.shape)
+            assert i is not None
+        else:
+            sizes = np.maximum(dets.xyxy[:, 2] - dets.xyxy[:, 0], dets.xyxy[:, 3] - dets.xyxy[:, 1])
+            big = np.flatnonzero(sizes >= SECOND_FACE_MIN_SHARE * sizes.max())
+            if len(big) > 1:
+                raise MultipleFacesError(
+                    f"{label}: shows {len(big)} faces; use a photo of the one person only (or crop it)"
+                )
+            i = int(big[0])
+        return FaceInput(image, dets.xyxy[i], dets.kps[i])
+
+    def embed_photo(self, path: Path, policy: Literal["single", "centre"] = "single") -> FloatArray:
+        """Load, detect and embed one photo; NoFaceError/MultipleFacesError/InvalidImageError name it."""
+        image = load_image(path, max_pixels=self.cfg.ingest.max_pixels)
+        face = self.photo_face(image, str(path), policy)
+        if face is None:
+            raise NoFaceError(f"{path}: no face found; use a photo where the face is clearly visible")
+        vec: FloatArray = self.embedder.embed([face])[0]
+        return vec
+
+    def eval_encoder(self) -> Callable[[Path], FloatArray | None]:
+        """``path -> vector | None`` with the LFW convention (face nearest the centre)."""
+
+        def encode(path: Path) -> FloatArray | None:
+            image = load_image(path, max_pixels=self.cfg.ingest.max_pixels)
+            face = self.photo_face(image, str(path), "centre")
+            return None if face is None else self.embedder.embed([face])[0]
+
+        return encode
+
+    # --- watchlists --------------------------------------------------------------
+
+    def enroll(
+        self,
+        watchlist: str,
+        name: str,
+        photos: Sequence[Path],
+        legal_basis: str,
+        actor: str,
+        *,
+        provenance: str = "",
+        legal_reference: str = "",
+    ) -> EnrolledIdentity:
+        """Enrol one identity from one or more photos, each with exactly one face.
+
+        Every photo is checked before anything is written, so a bad photo
+        leaves no partial entry behind.
+        """
+        if not legal_basis.strip():
+            raise PolicyError("a watchlist entry needs a legal basis (--legal-basis)")
+        if not name.strip():
+            raise PolicyError("a watchlist entry needs a name")
+        if not photos:
+            raise PolicyError("enrolment needs at least one photo")
+        ins: list[PhotoIn] = []
+        for p in photos:
+            vec = self.embed_photo(p, "single")
+            ins.append(
+                PhotoIn(
+                    sha256=hashlib.sha256(p.read_bytes()).hexdigest(),
+                    filename=p.name,
+                    provenance=provenance or f"file {p.name} supplied by {actor}",
+                    embedding=vec,
+                    model=self.embedder.model_id,
+                )
+            )
+        self.store.ensure_watchlist(watchlist, created_by=actor)
+        ident = self.store.add_identity(
+            watchlist, name, legal_basis, enrolled_by=actor, photos=ins, legal_reference=legal_reference
+        )
+        self.store.append_audit(
+            actor,
+            "watchlist.enroll",
+            f"identity:{ident}",
+            reason=legal_basis,
+            details={"watchlist": watchlist, "photos": [p.sha256 for p in ins]},
+        )
+        return EnrolledIdentity(ident, watchlist, name, len(ins))
+
+    # --- processing --------------------------------------------------------------
+
+    def pipeline(self, camera: str, fps: float) -> CameraPipeline:
+        return CameraPipeline(
+            camera,
+            self.detector,
+            self.embedder,
+            self.matcher(),
+            self.cfg.tracker,
+            fps=fps,
+            motion_cfg=self.cfg.ingest.motion,
+        )
+
+    def process(
+        self,
+        source: str,
+        camera: str,
+        *,
+        on_event: Callable[[SightingEvent], None] | None = None,
+        on_frame: Callable[[int, float], None] | None = None,
+        recorded_at: datetime | None = None,
+        max_frames: int | None = None,
+    ) -> ProcessSummary:
+        """Run one source through the pipeline, storing a sighting per track.
+
+        Each sighting (and its alert) is committed before ``on_event`` hears of
+        it. A corrupt file keeps every sighting found before the damage: the run
+        is marked failed and :class:`CorruptMediaError` is raised afterwards.
+        """
+        cam = self.camera(camera)
+        src = open_source(camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest)
+        live = src.live
+        if recorded_at is None:
+            path = Path(source)
+            recorded_at = file_recorded_at(path) if not live and path.is_file() else datetime.now(UTC)
+        pipe = self.pipeline(camera, cam.detect_fps)
+        threshold = pipe.matcher.threshold
+        run_id = self.store.begin_run(camera, source, recorded_at, replace_unfinished=not live)
+        summary = ProcessSummary(run_id=run_id, camera=camera, source=source)
+        t0 = time.perf_counter()
+
+        def when(ts: float) -> datetime:
+            return datetime.fromtimestamp(ts, UTC) if live else recorded_at + timedelta(seconds=ts)
+
+        def persist(outcomes: list[TrackOutcome]) -> None:
+            for o in outcomes:
+                tr, m = o.track, o.match
+                out: SightingOut = self.store.add_sighting(
+                    SightingIn(
+                        run_id=run_id,
+                        camera=camera,
+                        track_id=tr.track_id,
+                        start=when(tr.start),
+                        end=when(tr.end),
+                        start_offset=0.0 if live else tr.start,
+                        end_offset=0.0 if live else tr.end,
+                        embedding=o.embedded.template,
+                        model=o.embedded.model,
+                        quality=tr.shots[0].quality,
+                        detections=tr.detections,
+                        score=m.score,
+                        threshold=threshold,
+                        identity_id=m.identity_id,
+                    ),
+                    encode_jpeg(o.thumbnail),
+                )
+                summary.sightings += 1
+                summary.alerts += out.alert_id is not None
+                if on_event is not None:
+                    on_event(
+                        SightingEvent(
+                            kind="alert" if out.alert_id is not None else "sighting",
+                            sighting_id=out.id,
+                            alert_id=out.alert_id,
+                            camera=camera,
+                            track_id=tr.track_id,
+                            start=when(tr.start),
+                            end=when(tr.end),
+                            identity=m.identity_name,
+                            watchlist=m.watchlist,
+                            score=m.score,
+                            threshold=threshold,
+                            thumbnail=str(self.store.thumbnail_path(out.thumbnail)),
+                            quality=tr.shots[0].quality,
+                            detections=tr.detections,
+                        )
+                    )
+
+        try:
+            with src:
+                for frame in src:
+                    summary.frames += 1
+                    persist(pipe.feed(frame))
+                    if on_frame is not None:
+                        on_frame(frame.index, frame.timestamp)
+                    if max_frames is not None and summary.frames >= max_frames:
+                        break
+                summary.stats = src.stats
+            persist(pipe.finish())
+        except CorruptMediaError as exc:
+            # keep what the intact part of the file gave us
+            persist(pipe.finish())
+            summary.status, summary.error = "failed", str(exc)
+            self.store.finish_run(run_id, summary.frames, "failed", str(exc))
+            summary.seconds = time.perf_counter() - t0
+            raise
+        summary.seconds = time.perf_counter() - t0
+        summary.stage_seconds = dict(pipe.times.seconds)
+        self.store.finish_run(run_id, summary.frames, "done")
+        return summary
+
+    # --- search ------------------------------------------------------------------
+
+    def search(
+        self,
+        photo: Path,
+        case_ref: str,
+        reason: str,
+        actor: str,
+        *,
+        cameras: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[SearchHit]:
+        """Probe photo -> ranked sightings. Refused without a case reference and a reason.
+
+        The search is recorded (case, reason, probe SHA-256, filters, result
+        count) and appended to the audit trail, even when it finds nothing.
+        """
+        if not case_ref.strip():
+            raise PolicyError("a search needs a case reference (--case)")
+        if not reason.strip():
+            raise PolicyError("a search needs a reason (--reason)")
+        for c in cameras or ():
+            self.camera(c)
+        limit = limit or self.cfg.search.default_limit
+        probe_sha = hashlib.sha256(photo.read_bytes()).hexdigest() if photo.is_file() else None
+        vec = self.embed_photo(photo, "single")
+        found = self.store.search_vectors(
+            vec, limit, cameras=cameras or None, since=since, until=until, model=self.embedder.model_id
+        )
+        hits = [
+            SearchHit(
+                sighting_id=s.id,
+                camera=s.camera,
+                start=s.start.timestamp(),
+                end=s.end.timestamp(),
+                score=score,
+                thumbnail=str(self.store.thumbnail_path(s.thumbnail)) if s.thumbnail else None,
+                identity_name=s.identity_name,
+            )
+            for s, score in found
+        ]
+        self.store.record_search(
+            case_ref, reason, actor, probe_sha, cameras or None, since, until, limit, len(hits)
+        )
+        self.store.append_audit(
+            actor,
+            "search",
+            "sightings",
+            case_ref=case_ref,
+            reason=reason,
+            details={
+                "probe_sha256": probe_sha,
+                "results": len(hits),
+                "cameras": list(cameras or []),
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+            },
+        )
+        return hits
+
+
+@contextmanager
+def open_app(config_path: Path | None = None, data_dir: Path | None = None) -> Iterator[App]:
+    app = App.open(config_path, data_dir)
+    try:
+        yield app
+    finally:
+        app.close()

@@ -1,0 +1,159 @@
+"""The demo behind ``make demo``: a generated scene, plus real footage when it is there.
+
+Generated part (always): scikit-image ships a public-domain NASA portrait
+(``skimage.data.astronaut``). We paste that person into three synthetic
+"camera" clips, walking past one camera after another, enrol the portrait on
+a demo watchlist, process the clips, and search with a mirrored copy of the
+photo. Everything generated is labelled as such in the output.
+
+Real part (when ``$CITYWATCH_DATA`` holds the shared data): the Intel
+"one-by-one person" clip is processed as a fourth camera, which gives real
+sightings of real passers-by (none of them enrolled, so no alerts).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from citywatch.config import CameraConfig, Config
+from citywatch.types import ImageArray
+
+DEMO_MARKER = ".citywatch-demo"
+SCENE_SIZE = (640, 360)
+SCENE_FPS = 10
+# Made-up positions along one street (lat, lon): a trajectory needs places.
+DEMO_CAMERAS = (
+    ("gate-north", "Demo: north gate (generated scene)", 52.5200, 13.4050),
+    ("plaza", "Demo: plaza (generated scene)", 52.5206, 13.4090),
+    ("station", "Demo: station entrance (generated scene)", 52.5213, 13.4131),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoClip:
+    camera: str
+    path: Path
+    recorded_at: datetime
+    generated: bool
+
+
+def shared_data_dir() -> Path | None:
+    """``$CITYWATCH_DATA`` (default ``../shared/data``) if it exists."""
+    p = Path(os.environ.get("CITYWATCH_DATA", "../shared/data")).expanduser()
+    return p if p.is_dir() else None
+
+
+def astronaut() -> ImageArray:
+    from skimage import data
+
+    img: ImageArray = np.ascontiguousarray(data.astronaut())  # type: ignore[no-untyped-call]
+    return img
+
+
+def _background(rng: np.random.Generator, seed_shift: int) -> ImageArray:
+    w, h = SCENE_SIZE
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    base = 90 + 60 * y + 25 * np.sin(6 * x + seed_shift)
+    img = np.stack([base, base * 0.95 + 10 * seed_shift, base * 0.9], axis=-1)
+    img += rng.normal(0, 4, img.shape).astype(np.float32)
+    # a few "doors"/"pillars" so the scene is not featureless
+    for i in range(4):
+        x0 = int((i + 0.5) * w / 4 + 20 * seed_shift) % w
+        img[40:300, x0 : x0 + 18] *= 0.6
+    out: ImageArray = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def _person_sprite(scale: float) -> tuple[ImageArray, np.ndarray]:
+    """Head-and-shoulders of the astronaut, scaled, with a feathered oval alpha mask."""
+    person = astronaut()[0:420, 95:375]
+    sprite: ImageArray = np.asarray(
+        cv2.resize(person, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8
+    )
+    h, w = sprite.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    cv2.ellipse(mask, (w // 2, int(h * 0.55)), (int(w * 0.47), int(h * 0.6)), 0, 0, 360, 1.0, -1)
+    mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), sigmaX=max(2.0, w * 0.03)), np.float32)
+    return sprite, mask
+
+
+def render_walk(path: Path, *, seconds: float = 4.0, scale: float = 0.55, seed: int = 0) -> Path:
+    """Write an H.264 clip of the astronaut walking across a synthetic corridor."""
+    rng = np.random.default_rng(seed)
+    bg = _background(rng, seed)
+    sprite, mask = _person_sprite(scale)
+    sh, sw = sprite.shape[:2]
+    w, h = SCENE_SIZE
+    n = int(seconds * SCENE_FPS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=SCENE_FPS)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(n):
+            frame = bg.astype(np.float32)
+            x0 = int(-sw * 0.3 + (w - sw * 0.4) * i / max(1, n - 1))
+            y0 = int(30 + 6 * np.sin(i * 1.3))  # walking bob
+            xs, xe = max(0, x0), min(w, x0 + sw)
+            ys, ye = max(0, y0), min(h, y0 + sh)
+            if xe > xs and ye > ys:
+                sp = sprite[ys - y0 : ye - y0, xs - x0 : xe - x0].astype(np.float32)
+                a = mask[ys - y0 : ye - y0, xs - x0 : xe - x0, None]
+                frame[ys:ye, xs:xe] = frame[ys:ye, xs:xe] * (1 - a) + sp * a
+            frame += rng.normal(0, 3, frame.shape).astype(np.float32)  # sensor noise
+            img = np.clip(frame, 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def demo_config(shared: Path | None) -> Config:
+    cams = [
+        CameraConfig(name=name, location=loc, lat=lat, lon=lon, detect_fps=5.0, source="")
+        for name, loc, lat, lon in DEMO_CAMERAS
+    ]
+    if shared is not None:
+        cams.append(
+            CameraConfig(
+                name="hall",
+                location="Intel sample video: indoor hall (real footage)",
+                lat=52.5210,
+                lon=13.4070,
+                detect_fps=5.0,
+                source=str(shared / "intel-sample-videos" / "one-by-one-person-detection.mp4"),
+            )
+        )
+    return Config(cameras=cams)
+
+
+def demo_clips(home: Path, start: datetime | None = None) -> list[DemoClip]:
+    """Render the generated clips (one per demo camera, a few minutes apart)."""
+    t0 = (start or datetime.now(UTC).replace(microsecond=0)) - timedelta(hours=1)
+    clips = []
+    for i, (name, _, _, _) in enumerate(DEMO_CAMERAS):
+        path = render_walk(home / "demo-scene" / f"{name}.mp4", seed=i)
+        clips.append(DemoClip(name, path, t0 + timedelta(minutes=4 * i), generated=True))
+    return clips
+
+
+def prepare_home(home: Path) -> None:
+    """Make ``home`` a fresh demo directory; refuse to wipe a directory that is not a demo's."""
+    import shutil
+
+    if home.exists() and any(home.iterdir()):
+        if not (home / DEMO_MARKER).exists():
+            raise FileExistsError(
+                f"{home} holds data that is not from a demo; choose another --data-dir for the demo"
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text("created by `citywatch demo`; safe to delete\n")
