@@ -39,7 +39,9 @@ class BlazeFaceConfig(_Strict):
     variant: Literal["full_range", "short_range"] = Field(
         "full_range", description="full_range finds small faces far away; short_range is for selfies."
     )
-    min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Minimum detector score to keep a face.")
+    min_confidence: float = Field(
+        0.6, ge=0.0, le=1.0, description="Minimum detector score to keep a face (MediaPipe uses 0.6)."
+    )
     nms_iou: float = Field(0.3, gt=0.0, le=1.0, description="IoU above which overlapping boxes merge.")
     tile: bool = Field(
         True,

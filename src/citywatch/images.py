@@ -42,12 +42,17 @@ def load_image(
                 w, h = img.size
                 if w * h > max_pixels:
                     raise InvalidImageError(
-                        f"{label}: {w}x{h} pixels is over the limit of {max_pixels:,} (refused before decoding)"
+                        f"{label}: too large to decode safely: {w}x{h} pixels, over the limit of {max_pixels:,} "
+                        "(refused before decoding)"
                     )
                 rgb = ImageOps.exif_transpose(img).convert("RGB")
         except InvalidImageError:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise InvalidImageError(
+                f"{label}: too large to decode safely, refused before decoding ({exc})"
+            ) from exc
+        except UnidentifiedImageError as exc:
             raise InvalidImageError(f"{label}: not a readable image ({exc})") from exc
         except (OSError, ValueError, SyntaxError) as exc:
             raise InvalidImageError(f"{label}: damaged image ({exc})") from exc

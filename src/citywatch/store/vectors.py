@@ -1,0 +1,422 @@
+"""Vector indexes: the derived, searchable copy of the embeddings held in SQL.
+
+:class:`VectorIndex` is what :class:`~citywatch.store.repo.Store` needs from a
+vector store. :class:`FaissDayIndex` is the embedded implementation: one exact
+inner-product index (``IndexIDMap2(IndexFlatIP)``) per UTC day, in
+``root/<model>/<YYYY-MM-DD>.faiss``, so retention drops a day by deleting one
+file.
+
+Contracts and pitfalls:
+
+* Vectors must be L2-normalised float32; the score is then the cosine
+  similarity. The index does not normalise for you.
+* Ids are SQL sighting ids (int64). Adding an id that is already in the day
+  replaces it (never a duplicate).
+* ``add``/``remove`` change memory only; ``flush()`` writes each changed day
+  atomically (temp file, fsync, ``os.replace``, fsync of the directory). A
+  killed process leaves either the old or the new file, never half of one.
+  SQL is the source of truth: ``Store.reconcile()`` rebuilds segments that
+  disagree with it.
+* Several processes may share a root (camera workers): ``flush`` takes an
+  exclusive ``flock`` on ``root/<model>/.lock``, re-reads a segment another
+  process replaced since we loaded it, and re-applies our pending changes
+  before writing. Searches reload segments whose file changed (one ``stat``
+  per day). POSIX only (``fcntl``).
+* A root records its model and dimension in ``meta.json``; opening it with
+  another model or dimension raises :class:`~citywatch.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from citywatch.errors import ModelError, StoreError
+
+log = logging.getLogger(__name__)
+
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MODEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # no leading dot: never "." or ".."
+SUFFIX = ".faiss"
+
+IdArray = npt.NDArray[np.int64]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A day-segmented vector index keyed by int64 ids (cosine similarity on normalised vectors)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def add(self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32]) -> None:
+        """Add (or replace) ``ids`` with ``vectors`` (N, D) float32 in segment ``day``."""
+
+    def remove(self, ids: Collection[int] | IdArray, days: Collection[str] | None = None) -> int:
+        """Remove ``ids`` from ``days`` (all days when ``None``); return how many were removed."""
+
+    def drop_day(self, day: str) -> None:
+        """Delete a whole day segment (persistent at once, no flush needed)."""
+
+    def search(
+        self,
+        vector: npt.NDArray[np.float32],
+        k: int,
+        days: Collection[str] | None = None,
+        allowed_ids: set[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` best ``(id, score)`` over ``days`` (all when ``None``), best first.
+
+        ``allowed_ids`` restricts candidates (e.g. to SQL-filtered cameras and times).
+        """
+
+    def ids(self, day: str) -> IdArray:
+        """Ids currently in segment ``day`` (including unflushed changes)."""
+
+    def days(self) -> list[str]:
+        """Days that have a segment, sorted."""
+
+    def count(self) -> int:
+        """Total number of vectors over all days."""
+
+    def flush(self) -> None:
+        """Persist every changed segment."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+def _new_index(dim: int) -> Any:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix.
+
+    The temporary file (``.<name>.tmp-<pid>``) lives in the same directory;
+    leftovers from a killed process are removed by ``Store.reconcile``.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class _Segment:
+    index: Any
+    disk: tuple[int, int, int] | None
+    """Stat key of the file this copy was loaded from / written to (None: no file)."""
+    pending_add: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
+    pending_remove: set[int] = field(default_factory=set)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.pending_add or self.pending_remove)
+
+
+class FaissDayIndex:
+    """Exact FAISS inner-product search, one file per (model, UTC day). Thread-safe."""
+
+    def __init__(self, root: Path, dim: int, model: str) -> None:
+        if dim <= 0:
+            raise ModelError(f"vector index: dimension must be positive, got {dim}")
+        if not MODEL_RE.match(model):
+            raise ModelError(f"vector index: model name {model!r} is not a safe directory name")
+        self._dim = dim
+        self._model = model
+        self._dir = Path(root) / model
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._segments: dict[str, _Segment] = {}
+        self._check_meta()
+
+    # --- properties --------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    @staticmethod
+    def read_meta(root: Path, model: str) -> tuple[str, int] | None:
+        """``(model, dim)`` recorded under ``root/<model>``, or ``None`` when there is no index yet."""
+        path = Path(root) / model / "meta.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            return str(meta["model"]), int(meta["dim"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"vector index {path}: unreadable meta.json ({exc})") from exc
+
+    def _check_meta(self) -> None:
+        meta = self.read_meta(self._dir.parent, self._model)
+        if meta is None:
+            with self._file_lock():
+                if self.read_meta(self._dir.parent, self._model) is None:
+                    data = json.dumps({"model": self._model, "dim": self._dim}, sort_keys=True)
+                    atomic_write(self._dir / "meta.json", data.encode())
+            meta = self.read_meta(self._dir.parent, self._model)
+        assert meta is not None
+        model, dim = meta
+        if model != self._model or dim != self._dim:
+            raise ModelError(
+                f"vector index {self._dir} was built for model {model!r} (dim {dim}), "
+                f"not {self._model!r} (dim {self._dim}); rebuild it or use another data directory"
+            )
+
+    # --- files and locking --------------------------------------------------
+
+    def _path(self, day: str) -> Path:
+        if not DAY_RE.match(day):
+            raise StoreError(f"vector index: bad day {day!r} (expected YYYY-MM-DD)")
+        return self._dir / f"{day}{SUFFIX}"
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        with open(self._dir / ".lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _read(self, day: str) -> tuple[Any, tuple[int, int, int] | None]:
+        path = self._path(day)
+        for _ in range(3):
+            key = _stat_key(path)
+            if key is None:
+                return _new_index(self._dim), None
+            try:
+                data = np.fromfile(path, dtype=np.uint8)
+            except FileNotFoundError:
+                continue  # dropped between stat and read
+            try:
+                index = faiss.deserialize_index(data)
+            except RuntimeError as exc:
+                raise StoreError(f"vector segment {path} is unreadable: {exc}") from exc
+            if index.d != self._dim:
+                raise ModelError(f"vector segment {path} has dimension {index.d}, expected {self._dim}")
+            # The file may have been replaced between stat and read; a later _refresh catches it.
+            return index, key
+        return _new_index(self._dim), None
+
+    def _segment(self, day: str) -> _Segment:
+        seg = self._segments.get(day)
+        if seg is None:
+            index, key = self._read(day)
+            seg = _Segment(index, key)
+            self._segments[day] = seg
+        return seg
+
+    def _refresh(self, day: str) -> _Segment:
+        """The segment, reloaded if another process replaced its file, with our pending changes on top."""
+        seg = self._segments.get(day)
+        if seg is None:
+            return self._segment(day)
+        key = _stat_key(self._path(day))
+        if key == seg.disk:
+            return seg
+        index, key = self._read(day)
+        pending = list(seg.pending_remove | set(seg.pending_add))
+        if pending:
+            index.remove_ids(np.asarray(pending, dtype=np.int64))
+        if seg.pending_add:
+            ids = np.fromiter(seg.pending_add.keys(), dtype=np.int64, count=len(seg.pending_add))
+            index.add_with_ids(np.stack(list(seg.pending_add.values())), ids)
+        seg.index, seg.disk = index, key
+        return seg
+
+    # --- VectorIndex ----------------------------------------------------------
+
+    def _check_vectors(self, vectors: npt.NDArray[Any], what: str) -> npt.NDArray[np.float32]:
+        arr = np.asarray(vectors)
+        if arr.ndim != 2 or arr.shape[1] != self._dim:
+            raise ModelError(
+                f"{what}: vectors of shape {arr.shape} do not fit index {self._model!r} of dimension {self._dim}"
+            )
+        if arr.dtype != np.float32:
+            raise ModelError(f"{what}: vectors must be float32, got {arr.dtype}")
+        return np.ascontiguousarray(arr)
+
+    def add(self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32]) -> None:
+        vecs = self._check_vectors(vectors, "vector index add")
+        id_arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if len(id_arr) != len(vecs):
+            raise StoreError(f"vector index add: {len(id_arr)} ids for {len(vecs)} vectors")
+        if len(np.unique(id_arr)) != len(id_arr):
+            raise StoreError("vector index add: duplicate ids in one call")
+        if len(id_arr) == 0:
+            return
+        with self._lock:
+            seg = self._segment(day)
+            seg.index.remove_ids(id_arr)
+            seg.index.add_with_ids(vecs, id_arr)
+            for i, v in zip(id_arr.tolist(), vecs, strict=True):
+                seg.pending_add[i] = v.copy()
+                seg.pending_remove.discard(i)
+
+    def remove(self, ids: Collection[int] | IdArray, days: Collection[str] | None = None) -> int:
+        id_arr = np.ascontiguousarray(np.asarray(list(ids), dtype=np.int64).reshape(-1))
+        if len(id_arr) == 0:
+            return 0
+        removed = 0
+        with self._lock:
+            for day in self.days() if days is None else days:
+                seg = self._segment(day)
+                removed += int(seg.index.remove_ids(id_arr))
+                for i in id_arr.tolist():
+                    seg.pending_add.pop(i, None)
+                    seg.pending_remove.add(i)
+        return removed
+
+    def drop_day(self, day: str) -> None:
+        path = self._path(day)
+        with self._lock, self._file_lock():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                _fsync_dir(self._dir)
+            self._segments.pop(day, None)
+        log.info("vector index %s: dropped day %s", self._model, day)
+
+    def search(
+        self,
+        vector: npt.NDArray[np.float32],
+        k: int,
+        days: Collection[str] | None = None,
+        allowed_ids: set[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        q = np.asarray(vector)
+        if q.ndim == 2 and q.shape[0] == 1:
+            q = q[0]
+        if q.shape != (self._dim,):
+            raise ModelError(
+                f"vector search: probe of shape {q.shape} does not fit index {self._model!r} "
+                f"of dimension {self._dim}"
+            )
+        if k <= 0 or (allowed_ids is not None and not allowed_ids):
+            return []
+        query = np.ascontiguousarray(q.astype(np.float32, copy=False).reshape(1, -1))
+        params = None
+        if allowed_ids is not None:
+            sel = faiss.IDSelectorBatch(np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
+            params = faiss.SearchParameters()
+            params.sel = sel
+        hits: list[tuple[int, float]] = []
+        with self._lock:
+            for day in sorted(self.days() if days is None else days):
+                if not DAY_RE.match(day):
+                    continue
+                seg = self._refresh(day)
+                n = int(seg.index.ntotal)
+                if n == 0:
+                    continue
+                scores, labels = seg.index.search(query, min(k, n), params=params)
+                hits.extend(
+                    (int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if int(i) >= 0
+                )
+        hits.sort(key=lambda h: (-h[1], h[0]))
+        return hits[:k]
+
+    def ids(self, day: str) -> IdArray:
+        with self._lock:
+            seg = self._refresh(day)
+            out: IdArray = faiss.vector_to_array(seg.index.id_map).astype(np.int64)
+            return out
+
+    def days(self) -> list[str]:
+        with self._lock:
+            on_disk = {p.name[: -len(SUFFIX)] for p in self._dir.glob(f"*{SUFFIX}")}
+            in_memory = {d for d, s in self._segments.items() if s.dirty or s.index.ntotal > 0}
+            return sorted(d for d in on_disk | in_memory if DAY_RE.match(d))
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(int(self._refresh(d).index.ntotal) for d in self.days())
+
+    def flush(self) -> None:
+        with self._lock:
+            dirty = [d for d, s in self._segments.items() if s.dirty]
+            if not dirty:
+                return
+            with self._file_lock():
+                for day in dirty:
+                    seg = self._refresh(day)
+                    path = self._path(day)
+                    if seg.index.ntotal == 0:
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                    else:
+                        atomic_write(path, faiss.serialize_index(seg.index).tobytes())
+                    seg.disk = _stat_key(path)
+                    seg.pending_add.clear()
+                    seg.pending_remove.clear()
+        log.debug("vector index %s: flushed %d day(s)", self._model, len(dirty))
+
+    def pending(self) -> int:
+        """Number of unflushed changes (adds + removes)."""
+        with self._lock:
+            return sum(len(s.pending_add) + len(s.pending_remove) for s in self._segments.values())
+
+    def cleanup_tmp(self) -> int:
+        """Delete temporary files left by killed writers. Call only when no other writer runs."""
+        n = 0
+        with self._file_lock():
+            for p in self._dir.glob(".*.tmp-*"):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    n += 1
+        return n
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            self._segments.clear()
