@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -23,11 +23,12 @@ from typing import Literal
 
 import numpy as np
 
-from citywatch.config import CameraConfig, Config, load_config, resolve_home
+from citywatch.config import BlazeFaceConfig, CameraConfig, Config, load_config, resolve_home
 from citywatch.detect import build_detector
 from citywatch.detect.base import FaceDetector, nearest_centre_index
 from citywatch.embed import FaceEmbedder, FaceInput, build_embedder
 from citywatch.engine.pipeline import CameraPipeline, TrackOutcome
+from citywatch.engine.verify import FaceVerifier
 from citywatch.errors import (
     CorruptMediaError,
     MultipleFacesError,
@@ -160,8 +161,9 @@ class App:
         return cls(cfg, home, Store.open(cfg.database.url, home))
 
     def close(self) -> None:
-        if "detector" in self.__dict__:
-            self.detector.close()
+        for name in ("detector", "photo_detector", "verifier"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
         self.store.close()
 
     def __enter__(self) -> App:
@@ -177,6 +179,22 @@ class App:
         det = build_detector(self.cfg.detector)
         det.load()
         return det
+
+    @cached_property
+    def photo_detector(self) -> FaceDetector:
+        """The detector for still photos: tiling only pays on wide frames with small faces."""
+        cfg = self.cfg.detector
+        if isinstance(cfg, BlazeFaceConfig) and cfg.tile:
+            det = build_detector(cfg.model_copy(update={"tile": False}))
+            det.load()
+            return det
+        return self.detector
+
+    @cached_property
+    def verifier(self) -> FaceVerifier:
+        v = FaceVerifier()
+        v.load()
+        return v
 
     @cached_property
     def embedder(self) -> FaceEmbedder:
@@ -219,7 +237,7 @@ class App:
         comparable faces; ``centre`` (LFW-style evaluation) takes the face
         nearest the centre.
         """
-        dets = self.detector.detect(image)
+        dets = self.photo_detector.detect(image)
         if len(dets) == 0:
             return None
         if policy == "centre":
@@ -314,6 +332,7 @@ class App:
             self.cfg.tracker,
             fps=fps,
             motion_cfg=self.cfg.ingest.motion,
+            verifier=self.verifier if self.cfg.tracker.verify_faces else None,
         )
 
     def process(
@@ -402,6 +421,7 @@ class App:
                         break
                 summary.stats = src.stats
             persist(pipe.finish())
+            summary.stats = replace(summary.stats, motion_skipped=pipe.times.motion_skipped)
         except CorruptMediaError as exc:
             # keep what the intact part of the file gave us
             persist(pipe.finish())

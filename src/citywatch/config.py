@@ -97,6 +97,12 @@ class TrackerConfig(_Strict):
     matching_threshold: float = Field(0.8, gt=0, le=1, description="ByteTrack IoU matching threshold.")
     min_detections: int = Field(2, ge=1, description="Tracks with fewer detections are discarded as noise.")
     best_shots: int = Field(5, ge=1, le=50, description="Best-quality shots kept (and embedded) per track.")
+    verify_faces: bool = Field(
+        True,
+        description="Keep a track only if a second, higher-resolution frontal-face check (dlib HOG on the "
+        "upscaled best shots) confirms a face: drops backs of heads and hair that small-face detectors "
+        "report, which cannot be recognised anyway.",
+    )
     min_face_px: float = Field(
         12.0, ge=0, description="Shots whose inter-eye distance is below this many pixels are not kept."
     )
@@ -123,7 +129,7 @@ class MotionConfig(_Strict):
         0.0005, ge=0, le=1, description="Share of pixels that must change for a frame to count as moving."
     )
     keepalive_seconds: float = Field(
-        2.0, ge=0, description="Detect anyway at least this often, so a still face is not missed."
+        2.0, ge=0, description="Detect anyway at least this often, so a still face is not missed (0: never)."
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from citywatch.config import MotionConfig, TrackerConfig
 from citywatch.detect.base import FaceDetector
 from citywatch.embed.base import FaceEmbedder, FaceInput
+from citywatch.engine.verify import FaceVerifier
 from citywatch.ingest.motion import MotionGate
 from citywatch.match.matcher import Matcher
 from citywatch.track.tracker import FaceTracker
@@ -51,9 +52,13 @@ class StageTimes:
     faces: int = 0
     tracks: int = 0
     embedded_faces: int = 0
+    rejected: int = 0
+    """Tracks the face verifier turned down (backs of heads, hair, profiles)."""
     seconds: dict[str, float] = field(
-        default_factory=lambda: {"motion": 0.0, "detect": 0.0, "track": 0.0, "embed": 0.0, "match": 0.0}
-    )
+        default_factory=lambda: {
+            "motion": 0.0, "detect": 0.0, "track": 0.0, "verify": 0.0, "embed": 0.0, "match": 0.0,
+        }
+    )  # fmt: skip
 
 
 def make_thumbnail(track: ClosedTrack) -> ImageArray:
@@ -82,6 +87,7 @@ class CameraPipeline:
         tracker_cfg: TrackerConfig,
         fps: float,
         motion_cfg: MotionConfig | None = None,
+        verifier: FaceVerifier | None = None,
     ) -> None:
         self.camera = camera
         self.detector = detector
@@ -89,6 +95,7 @@ class CameraPipeline:
         self.matcher = matcher
         self.tracker = FaceTracker(camera, tracker_cfg, fps)
         self.gate = MotionGate(motion_cfg) if motion_cfg is not None and motion_cfg.enabled else None
+        self.verifier = verifier if tracker_cfg.verify_faces else None
         self.times = StageTimes()
 
     def feed(self, frame: Frame) -> list[TrackOutcome]:
@@ -117,9 +124,15 @@ class CameraPipeline:
         return self._finish(self.tracker.flush())
 
     def _finish(self, closed: list[ClosedTrack]) -> list[TrackOutcome]:
+        t = self.times
+        if closed and self.verifier is not None:
+            t0 = time.perf_counter()
+            kept = [tr for tr in closed if self.verifier.confirms(tr)]
+            t.rejected += len(closed) - len(kept)
+            t.seconds["verify"] += time.perf_counter() - t0
+            closed = kept
         if not closed:
             return []
-        t = self.times
         t0 = time.perf_counter()
         faces = [FaceInput(s.crop, s.box, s.kps) for tr in closed for s in tr.shots]
         vectors = self.embedder.embed(faces)

@@ -164,15 +164,26 @@ def test_process_bad_inputs(world: World, tmp_path: Path) -> None:
 
 
 def test_truncated_video_keeps_what_came_before(world: World, tmp_path: Path) -> None:
-    data = world.clip.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    # keep the header (moov comes first in our writer? if not, nothing decodes: a clear error)
+    from citywatch.demo import render_walk
+
+    full = render_walk(tmp_path / "walk.mkv", seconds=4.0, seed=1)  # Matroska: readable up to a cut
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: int(len(data) * 0.7)])
     res = world.run("process", str(cut), "--camera", "gate", "--json")
-    if res.returncode == 0:
-        return  # the decoder recovered every frame it could and found the end cleanly
     assert res.returncode == 1
-    assert "cut.mp4" in res.stderr
+    assert "cut.mkv" in res.stderr and "kept" in res.stderr
+    kept = [x for x in json_lines(res.stdout) if x["type"] == "sighting"]
+    assert len(kept) == 1  # the person seen before the damage was stored
+    with Store.open("", world.home) as store:
+        (run,) = store.list_runs("gate")
+        assert run.status == "failed" and run.error and "cut.mkv" in run.error
+        assert len(store.list_sightings(run_id=run.id)) == 1
+
+    moov_last = tmp_path / "cut.mp4"  # an MP4 whose index was never written: nothing is decodable
+    moov_last.write_bytes(world.clip.read_bytes()[: int(world.clip.stat().st_size * 0.7)])
+    res = world.run("process", str(moov_last), "--camera", "gate")
+    assert res.returncode == 1 and "cut.mp4" in res.stderr
 
 
 def test_kill_mid_process_then_rerun(world: World, tmp_path: Path) -> None:
