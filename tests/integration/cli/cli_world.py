@@ -34,7 +34,7 @@ class World:
         env = os.environ | {"CITYWATCH_HOME": str(self.home), "CITYWATCH_USER": "tester"}
         res = subprocess.run(
             [sys.executable, "-m", "citywatch", *args, "--config", str(self.config)]
-            if args and args[0] not in ("demo", "config")
+            if args and args[0] not in ("demo", "config") and args[:2] != ("eval", "build-set")
             else [sys.executable, "-m", "citywatch", *args],
             check=False,
             capture_output=True,

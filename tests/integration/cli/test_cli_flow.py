@@ -262,3 +262,42 @@ def test_eval_and_calibrate_commands(world: World, shared_data: Path, tmp_path: 
     text = cfg.read_text()
     assert "threshold:" in text and "cameras:" in text
     assert world.run("config", "validate", str(cfg)).returncode == 0
+
+
+def test_demo_without_shared_data(world: World, tmp_path: Path) -> None:
+    import os
+
+    home = tmp_path / "demo"
+    res = subprocess.run(
+        [sys.executable, "-m", "citywatch", "demo", "--data-dir", str(home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"CITYWATCH_DATA": str(tmp_path / "absent")},
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "GENERATED DEMO" in res.stdout and "shared data not found" in res.stdout
+    assert res.stdout.count("1 alert(s)") == 3
+    assert "chain intact" in res.stdout
+    with Store.open("", home) as store:
+        assert len(store.list_alerts()) == 3
+        assert store.count_searches() == 1
+    # a second run replaces the demo directory; a non-demo directory is never wiped
+    res = subprocess.run(
+        [sys.executable, "-m", "citywatch", "demo", "--data-dir", str(world.root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert res.returncode == 1 and "not from a demo" in res.stderr
+    assert world.config.is_file()
+
+
+def test_build_set(world: World, shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lfw"
+    res = world.run("eval", "build-set", "--out", str(out), "--data", str(shared_data), check=True)
+    assert (out / "pairs.txt").is_file() and (out / "identities").is_dir(), res.stdout
+    header = (out / "pairs.txt").read_text().splitlines()[0]
+    assert header.split()[0] == "10"
