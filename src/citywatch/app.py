@@ -207,14 +207,7 @@ class App:
         return resolve_threshold(self.cfg.match, self.embedder.model_id)
 
     def gallery(self, now: datetime | None = None) -> Gallery:
-        g = self.store.active_gallery(self.embedder.model_id, now or datetime.now(UTC))
-        return Gallery(
-            identity_ids=g.identity_ids,
-            names=g.names,
-            watchlists=g.watchlists,
-            embeddings=g.embeddings,
-            model=g.model,
-        )
+        return self.store.active_gallery(self.embedder.model_id, now or datetime.now(UTC))
 
     def matcher(self, now: datetime | None = None) -> Matcher:
         return Matcher(self.gallery(now), self.threshold)

@@ -8,7 +8,6 @@ from citywatch.store.records import (
     AlertRecord,
     AuditRecord,
     CameraRecord,
-    Gallery,
     IdentityRecord,
     PhotoIn,
     RunRecord,
@@ -19,6 +18,7 @@ from citywatch.store.records import (
 )
 from citywatch.store.repo import GENESIS_HASH, ReconcileReport, Store, day_of
 from citywatch.store.vectors import FaissDayIndex, VectorIndex
+from citywatch.types import Gallery
 
 __all__ = [
     "GENESIS_HASH",

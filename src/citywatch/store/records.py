@@ -71,27 +71,6 @@ class IdentityRecord:
     photos: int
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Gallery:
-    """Active watchlist embeddings for one model: one row per PHOTO (not per identity).
-
-    ``identity_ids[i]``, ``names[i]``, ``watchlists[i]`` describe row ``i`` of
-    ``embeddings``; an identity with three photos appears three times. Matchers
-    should aggregate per identity (e.g. max over its rows).
-    """
-
-    model: str
-    identity_ids: IntArray
-    """(M,) int64."""
-    names: tuple[str, ...]
-    watchlists: tuple[str, ...]
-    embeddings: FloatArray
-    """(M, D) float32; (0, 0) when empty."""
-
-    def __len__(self) -> int:
-        return len(self.identity_ids)
-
-
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     id: int

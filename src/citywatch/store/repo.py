@@ -61,7 +61,6 @@ from citywatch.store.records import (
     AlertRecord,
     AuditRecord,
     CameraRecord,
-    Gallery,
     IdentityRecord,
     PhotoIn,
     RunRecord,
@@ -71,6 +70,7 @@ from citywatch.store.records import (
     WatchlistRecord,
 )
 from citywatch.store.vectors import FaissDayIndex, atomic_write
+from citywatch.types import Gallery
 
 log = logging.getLogger(__name__)
 
@@ -524,7 +524,13 @@ class Store:
         with self._session() as s:
             rows = s.execute(q).all()
         if not rows:
-            return Gallery(model, np.zeros((0,), np.int64), (), (), np.zeros((0, 0), np.float32))
+            return Gallery(
+                identity_ids=np.zeros((0,), np.int64),
+                names=(),
+                watchlists=(),
+                embeddings=np.zeros((0, 0), np.float32),
+                model=model,
+            )
         vecs = [_vector(r[0]) for r in rows]
         if len({v.shape for v in vecs}) != 1:
             raise ModelError(f"gallery for model {model!r} mixes embedding dimensions")
