@@ -131,6 +131,17 @@ def file_recorded_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
+def simulate_capture(image: ImageArray, face: FaceInput, eye_px: float) -> ImageArray:
+    """``image`` as a surveillance camera would see it: face scaled to ``eye_px`` between the eyes, JPEG q 70."""
+    import cv2
+
+    eyes = float(np.linalg.norm(face.kps[1] - face.kps[0]))
+    f = min(1.0, eye_px / max(eyes, 1.0))
+    small = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else image
+    captured: ImageArray = load_image(encode_jpeg(np.ascontiguousarray(small), quality=70))
+    return captured
+
+
 class App:
     """Everything built from one configuration and one data directory."""
 
@@ -255,12 +266,22 @@ class App:
         vec: FloatArray = self.embedder.embed([face])[0]
         return vec
 
-    def eval_encoder(self) -> Callable[[Path], FloatArray | None]:
-        """``path -> vector | None`` with the LFW convention (face nearest the centre)."""
+    def eval_encoder(self, capture_eye_px: float = 0.0) -> Callable[[Path], FloatArray | None]:
+        """``path -> vector | None`` with the LFW convention (face nearest the centre).
+
+        With ``capture_eye_px > 0`` the photo is first turned into a simulated
+        camera capture: scaled down until its eyes are that many pixels apart,
+        then JPEG-compressed, and the face is detected again in the result.
+        That is what the matcher compares enrolment photos with, and impostor
+        scores of such captures run higher than those of two good photos.
+        """
 
         def encode(path: Path) -> FloatArray | None:
             image = load_image(path, max_pixels=self.cfg.ingest.max_pixels)
             face = self.photo_face(image, str(path), "centre")
+            if face is not None and capture_eye_px > 0:
+                image = simulate_capture(image, face, capture_eye_px)
+                face = self.photo_face(image, str(path), "centre")
             return None if face is None else self.embedder.embed([face])[0]
 
         return encode

@@ -465,6 +465,15 @@ def calibrate(
     allow_coarse: Annotated[
         bool, typer.Option("--allow-coarse", help="Accept fewer than 1/FAR impostor pairs.")
     ] = False,
+    capture_eye_px: Annotated[
+        float,
+        typer.Option(
+            "--capture-eye-px",
+            min=0,
+            help="Compare each photo with a simulated camera capture of the other (face scaled to this "
+            "many px between the eyes, JPEG); 0 compares the photos as they are.",
+        ),
+    ] = 20.0,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
@@ -505,12 +514,20 @@ def calibrate(
     images = sorted({p for pr in gen + imp for p in pr})
     with open_app(config, data_dir) as a:
         vecs = encode_images(images, _progress_encoder(a.eval_encoder(), len(images)))
+        caps = vecs
+        if capture_eye_px > 0:
+            caps = encode_images(images, _progress_encoder(a.eval_encoder(capture_eye_px), len(images)))
+            desc += (
+                f"; enrolment photo vs simulated capture ({capture_eye_px:g} px between the eyes, JPEG q 70)"
+            )
         model = a.embedder.model_id
 
     def scores(prs: list[tuple[Path, Path]]) -> np.ndarray:
+        # photo x against the capture of y, and (for captures) the other way round
+        directed = prs + [(y, x) for x, y in prs] if capture_eye_px > 0 else prs
         out_scores = []
-        for x, y in prs:
-            u, v = vecs[x], vecs[y]
+        for x, y in directed:
+            u, v = vecs[x], caps[y]
             if u is not None and v is not None:
                 out_scores.append(float(np.dot(u, v)))
         return np.asarray(out_scores, np.float64)
@@ -588,7 +605,7 @@ def demo(
     from PIL import Image
 
     from citywatch.app import App
-    from citywatch.demo import astronaut, demo_clips, demo_config, prepare_home, shared_data_dir
+    from citywatch.demo import REAL_CAMERAS, astronaut, demo_clips, demo_config, prepare_home, shared_data_dir
     from citywatch.search import trajectory
     from citywatch.store.repo import Store
 
@@ -630,16 +647,14 @@ def demo(
             s = a.process(str(clip.path), clip.camera, recorded_at=clip.recorded_at)
             out.print(f"   {clip.camera}: {s.frames} frames, {s.sightings} sighting(s), {s.alerts} alert(s)")
         if shared is not None:
-            cam = a.camera("hall")
-            out.print(f"3. real footage (shared data): {cam.source}")
-            total = _frame_estimate(cam.source, cam.detect_fps)
-            with Progress(TextColumn("   hall"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
-                task = bar.add_task("hall", total=total)
-                s = a.process(cam.source, "hall", on_frame=lambda i, ts: bar.advance(task))
-            out.print(
-                f"   hall: {s.frames} frames in {s.seconds:.1f} s, {s.sightings} sightings of passers-by "
-                f"(not enrolled: {s.alerts} alerts)"
-            )
+            out.print(f"3. real footage from the shared data ({shared}):")
+            for name, _, _, _ in REAL_CAMERAS:
+                cam = a.camera(name)
+                s = a.process(cam.source, name)
+                out.print(
+                    f"   {name}: {Path(cam.source).name}: {s.frames} frames, {s.sightings} sighting(s) "
+                    f"of real people (none enrolled: {s.alerts} alerts)"
+                )
         else:
             out.print("3. shared data not found ($CITYWATCH_DATA): real-footage part skipped")
         hits = a.search(probe, "DEMO-0001", "demo of a retrospective search", "demo", limit=20)
@@ -647,7 +662,8 @@ def demo(
         path = trajectory(hits, a.threshold, positions)
         out.print(
             f"4. searched with a mirrored copy of the photo (case DEMO-0001): {len(hits)} result(s), "
-            f"{sum(h.score >= a.threshold for h in hits)} above the threshold {a.threshold:.3f}"
+            f"{sum(h.score >= a.threshold for h in hits)} above the threshold {a.threshold:.3f}; "
+            "trajectory (leads for a person to verify, not identifications):"
         )
         for i, stop in enumerate(path, 1):
             when = datetime.fromtimestamp(stop.start, UTC).strftime("%H:%M:%S")
@@ -661,6 +677,6 @@ def demo(
         a.close()
     out.print(f"\nData directory: {home} (config.yaml, citywatch.db, thumbnails/, vectors/)")
     out.print(
-        f"Try: citywatch search --data-dir {data_dir} --photo {probe} --case C-1 --reason 'why' "
-        "--camera plaza"
+        f"Try (with .venv/bin on PATH): citywatch search --data-dir {data_dir} --photo {probe} "
+        "--case C-1 --reason 'why' --camera plaza"
     )

@@ -6,9 +6,10 @@ Generated part (always): scikit-image ships a public-domain NASA portrait
 a demo watchlist, process the clips, and search with a mirrored copy of the
 photo. Everything generated is labelled as such in the output.
 
-Real part (when ``$CITYWATCH_DATA`` holds the shared data): the Intel
-"one-by-one person" clip is processed as a fourth camera, which gives real
-sightings of real passers-by (none of them enrolled, so no alerts).
+Real part (when ``$CITYWATCH_DATA`` holds the shared data): two of the Intel
+sample clips (people facing a camera) are processed as two more cameras,
+which gives real sightings of real people (none of them enrolled, so no
+alerts; they show up in the search as leads below the threshold).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ DEMO_CAMERAS = (
     ("gate-north", "Demo: north gate (generated scene)", 52.5200, 13.4050),
     ("plaza", "Demo: plaza (generated scene)", 52.5206, 13.4090),
     ("station", "Demo: station entrance (generated scene)", 52.5213, 13.4131),
+)
+
+# Real clips from the shared data in which people face the camera.
+REAL_CAMERAS = (
+    ("desk", "head-pose-face-detection-female-and-male.gif", 52.5210, 13.4070),
+    ("corridor", "face-demographics-walking-and-pause.gif", 52.5203, 13.4110),
 )
 
 
@@ -122,16 +129,17 @@ def demo_config(shared: Path | None) -> Config:
         for name, loc, lat, lon in DEMO_CAMERAS
     ]
     if shared is not None:
-        cams.append(
-            CameraConfig(
-                name="hall",
-                location="Intel sample video: indoor hall (real footage)",
-                lat=52.5210,
-                lon=13.4070,
-                detect_fps=5.0,
-                source=str(shared / "intel-sample-videos" / "one-by-one-person-detection.mp4"),
+        for name, clip, lat, lon in REAL_CAMERAS:
+            cams.append(
+                CameraConfig(
+                    name=name,
+                    location=f"Intel sample video {clip} (real footage, CC-BY 4.0)",
+                    lat=lat,
+                    lon=lon,
+                    detect_fps=10.0,
+                    source=str(shared / "intel-sample-videos" / "preview" / clip),
+                )
             )
-        )
     return Config(cameras=cams)
 
 

@@ -137,10 +137,16 @@ class EmbeddedTrack:
 
     @property
     def template(self) -> FloatArray:
-        """The track's aggregate: L2-normalised mean of its shot embeddings."""
-        mean = self.embeddings.mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        out: FloatArray = (mean / norm if norm > 0 else mean).astype(np.float32)
+        """The track's stored and searched vector: the medoid of its shot embeddings.
+
+        The medoid (the shot most similar to the others) is one real face
+        embedding, so its scores are on the same scale as the per-comparison
+        calibration; a mean of several embeddings is not (it sits closer to
+        every face and inflates impostor scores).
+        """
+        e = self.embeddings
+        i = 0 if len(e) <= 2 else int(np.argmax((e @ e.T).sum(axis=1)))
+        out: FloatArray = e[i]
         return out
 
 
