@@ -41,6 +41,7 @@ from citywatch.ingest.sources import open_source
 from citywatch.match import Matcher, resolve_threshold
 from citywatch.store.records import PhotoIn, SightingIn, SightingOut
 from citywatch.store.repo import Store
+from citywatch.track.quality import frontalness
 from citywatch.types import FloatArray, Gallery, ImageArray, SearchHit, SourceStats
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,11 @@ class App:
                 lat=cam.lat,
                 lon=cam.lon,
                 recognition=cam.recognition,
+                district=cam.district,
+                purpose=cam.purpose,
+                vendor=cam.vendor,
+                cost=cam.cost,
+                installed_on=cam.installed_on,
             )
 
     @classmethod
@@ -399,6 +405,8 @@ class App:
                         score=m.score,
                         threshold=threshold,
                         identity_id=m.identity_id,
+                        face_px=tr.shots[0].face_px,
+                        frontal=frontalness(tr.shots[0].kps),
                     ),
                     encode_jpeg(o.thumbnail),
                 )

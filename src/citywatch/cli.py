@@ -8,17 +8,13 @@ progress bars and messages go to stderr so they never mix with it.
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,8 +25,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from citywatch.commands import access, audit, export
+from citywatch.commands.common import (
+    ActorOpt,
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    emit,
+    err,
+    fail,
+    handled,
+    out,
+    parse_time,
+)
 from citywatch.config import check_config_text
-from citywatch.errors import CitywatchError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="citywatch: accountable camera face recognition."
@@ -39,59 +47,9 @@ config_app = typer.Typer(no_args_is_help=True, help="Configuration files.")
 eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluation on labelled photo sets.")
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-logger = logging.getLogger("citywatch.cli")
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config (default: <data-dir>/config.yaml if present)."),
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="CITYWATCH_HOME", help="Data directory (default ./citywatch-data)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output on stdout.")]
-ActorOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (default $CITYWATCH_USER).")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def handled(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn citywatch errors into a one-line message and exit code 1 (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except CitywatchError as exc:
-            raise _fail(str(exc)) from exc
-
-    return wrapper
-
-
-def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def _parse_time(value: str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"{what}: {value!r} is not an ISO 8601 time (e.g. 2026-11-28T14:00)"
-        ) from exc
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+# accountability commands live in their own modules (citywatch.commands.*)
+for _module in (access, audit, export):
+    _module.register(app)
 
 
 @app.callback()
@@ -115,10 +73,10 @@ def config_validate(
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise _fail(f"{file}: {exc.strerror}") from exc
+        raise fail(f"{file}: {exc.strerror}") from exc
     cfg, issues = check_config_text(text)
     if as_json:
-        _emit({"ok": cfg is not None, "errors": [i.model_dump() for i in issues]})
+        emit({"ok": cfg is not None, "errors": [i.model_dump() for i in issues]})
     elif cfg is not None:
         out.print(f"[green]ok[/]: {file} ({len(cfg.cameras)} cameras, detector {cfg.detector.type})")
     else:
@@ -160,7 +118,7 @@ def enroll(
             legal_reference=legal_reference,
         )
     if as_json:
-        _emit(
+        emit(
             {
                 "identity_id": res.identity_id,
                 "watchlist": res.watchlist,
@@ -194,13 +152,13 @@ def process(
     from citywatch.app import SightingEvent, open_app
     from citywatch.errors import CorruptMediaError
 
-    start = _parse_time(recorded_at, "--recorded-at")
+    start = parse_time(recorded_at, "--recorded-at")
 
     def on_event(ev: SightingEvent) -> None:
         if as_json:
-            _emit(ev.to_json() | {"type": "sighting"})
+            emit(ev.to_json() | {"type": "sighting"})
             if ev.kind == "alert":
-                _emit(ev.to_json())
+                emit(ev.to_json())
         elif ev.kind == "alert":
             err.print(
                 f"[bold red]ALERT[/] {ev.camera} track {ev.track_id}: {ev.identity} ({ev.watchlist}) "
@@ -229,7 +187,7 @@ def process(
                     recorded_at=start,
                 )
             except CorruptMediaError as exc:
-                raise _fail(f"{exc} (sightings found before the damage were kept)") from exc
+                raise fail(f"{exc} (sightings found before the damage were kept)") from exc
     fps = summary.frames / summary.seconds if summary.seconds else 0.0
     msg = (
         f"{camera}: {summary.frames} frames in {summary.seconds:.1f} s ({fps:.1f} frames/s): "
@@ -280,7 +238,7 @@ def search(
     """Find sightings of the person in a probe photo, best first."""
     from citywatch.app import current_actor, open_app
 
-    t_since, t_until = _parse_time(since, "--since"), _parse_time(until, "--until")
+    t_since, t_until = parse_time(since, "--since"), parse_time(until, "--until")
     with open_app(config, data_dir) as a:
         hits = a.search(
             photo,
@@ -295,7 +253,7 @@ def search(
         threshold = a.threshold
     if as_json:
         for rank, h in enumerate(hits, 1):
-            _emit(
+            emit(
                 {
                     "type": "hit",
                     "rank": rank,
@@ -347,14 +305,14 @@ def eval_pairs(
     try:
         plist = load_pairs(pairs, root)
     except OSError as exc:
-        raise _fail(f"{pairs}: {exc.strerror}") from exc
+        raise fail(f"{pairs}: {exc.strerror}") from exc
     with open_app(config, data_dir) as a:
         encode = _progress_encoder(a.eval_encoder(), len({p for pr in plist for p in (pr.path_a, pr.path_b)}))
         report = evaluate_pairs(plist, encode)
         model = a.embedder.model_id
     data = report.to_json()
     if as_json:
-        _emit(data | {"model": model, "detector": a.cfg.detector.type})
+        emit(data | {"model": model, "detector": a.cfg.detector.type})
         return
     out.print(
         f"{model}: accuracy {report.accuracy * 100:.2f} % ± {report.accuracy_std * 100:.2f} "
@@ -381,13 +339,13 @@ def eval_identify(
     from citywatch.eval.identify import evaluate_identification
 
     if not root.is_dir():
-        raise _fail(f"{root}: not a folder")
+        raise fail(f"{root}: not a folder")
     n = sum(len(v) for v in scan_identity_tree(root).values())
     with open_app(config, data_dir) as a:
         report = evaluate_identification(root, _progress_encoder(a.eval_encoder(), n))
     data = report.to_json()
     if as_json:
-        _emit(data)
+        emit(data)
         return
     out.print(
         f"rank-1 {data['rank1']}; FNIR {data['fnir_at_fpir_0.01']} / {data['fnir_at_fpir_0.003']} / "
@@ -434,11 +392,11 @@ def eval_build_set(
 
     src = data or Path("../shared/data")
     if not src.is_dir():
-        raise _fail(f"{src}: shared data folder not found (set CITYWATCH_DATA)")
+        raise fail(f"{src}: shared data folder not found (set CITYWATCH_DATA)")
     try:
         pairs = build_lfw_set(src, out_dir, overwrite=overwrite)
     except (FileExistsError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     out.print(f"wrote {pairs} (identities for `eval identify`: {out_dir / 'identities'})")
 
 
@@ -498,7 +456,7 @@ def calibrate(
     from citywatch.match.calibration import CalibrationFile, CalibrationPoint
 
     if (identities is None) == (pairs is None):
-        raise _fail("give exactly one of --identities DIR or --pairs FILE", 2)
+        raise fail("give exactly one of --identities DIR or --pairs FILE", 2)
     fars = sorted(set(far or [1e-3, 1e-2]))
     if identities is not None:
         gen = genuine_pairs_from_folders(identities)
@@ -534,13 +492,13 @@ def calibrate(
 
     g, i = scores(gen), scores(imp)
     if len(i) == 0:
-        raise _fail("no impostor pair could be scored (no faces found?)")
+        raise fail("no impostor pair could be scored (no faces found?)")
     points = []
     for f in fars:
         try:
             t = threshold_at_far(i, f, allow_coarse=allow_coarse)
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         # the matcher accepts score >= threshold; nudge above the impostor score the rule sits on
         t = float(np.nextafter(t, np.inf))
         points.append(CalibrationPoint(far=f, threshold=t, tar=float(np.mean(g >= t)) if len(g) else 0.0))
@@ -558,7 +516,7 @@ def calibrate(
     if write_config is not None:
         _write_threshold(write_config, points[0].threshold, points[0].far)
     if as_json:
-        _emit(json.loads(cal.model_dump_json()))
+        emit(json.loads(cal.model_dump_json()))
         return
     for p in points:
         out.print(f"FAR {p.far:g}: threshold {p.threshold:.4f} (TAR {p.tar:.3f})", highlight=False)
@@ -581,7 +539,7 @@ def _write_threshold(path: Path, threshold: float, far: float) -> None:
     text = yaml.safe_dump(data, sort_keys=False)
     cfg, issues = check_config_text(text, env={})
     if cfg is None:
-        raise _fail(f"{path}: would become invalid: {issues[0].path}: {issues[0].message}")
+        raise fail(f"{path}: would become invalid: {issues[0].path}: {issues[0].message}")
     path.write_text(text, encoding="utf-8")
 
 
@@ -613,7 +571,7 @@ def demo(
     try:
         prepare_home(home)
     except FileExistsError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     shared = shared_data_dir()
     cfg = demo_config(shared)
     import yaml

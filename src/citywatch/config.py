@@ -158,6 +158,65 @@ class CameraConfig(_Strict):
     lon: float | None = Field(None, ge=-180, le=180, description="Longitude (WGS84).")
     enabled: bool = Field(True, description="Process this camera.")
     recognition: bool = Field(True, description="Run face recognition on this camera.")
+    district: str = Field("", description="District, for the public transparency report.")
+    purpose: str = Field("", description="Why the camera is there, for the public transparency report.")
+    vendor: str = Field("", description="Camera vendor, for the public transparency report.")
+    cost: float | None = Field(None, ge=0, description="Purchase and installation cost, for the report.")
+    installed_on: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Installation date (YYYY-MM-DD), for the report."
+    )
+
+
+class RetentionConfig(_Strict):
+    """How long data is kept. Tunable, never off: every bound has a floor and a ceiling."""
+
+    unmatched_hours: float = Field(
+        72.0,
+        gt=0,
+        le=24 * 30,
+        description="Unmatched sightings (rows, vectors, thumbnails) expire after this.",
+    )
+    matched_days: float = Field(
+        30.0,
+        gt=0,
+        le=365,
+        description="Matched sightings and their alerts expire after this, unless on legal hold.",
+    )
+    audit_days: float = Field(
+        183.0, ge=183, description="Audit entries are kept at least this long (never under six months)."
+    )
+    interval_minutes: float = Field(
+        15.0, gt=0, le=24 * 60, description="How often `serve` runs the retention job."
+    )
+
+
+class GovernanceConfig(_Strict):
+    """Safeguards: configuration tunes them, it cannot remove them."""
+
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention periods.")
+    watchlist_default_days: int = Field(30, ge=1, description="Default expiry of a watchlist entry.")
+    watchlist_max_days: int = Field(
+        90, ge=1, le=365, description="Longest expiry a watchlist entry may have."
+    )
+    urgent_live_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24,
+        description="An urgent live-identification authorisation must be granted within this.",
+    )
+    urgent_post_event_hours: float = Field(
+        48.0, gt=0, le=48, description="An urgent post-event authorisation must be granted within this."
+    )
+    min_eye_px: float = Field(
+        16.0,
+        ge=8,
+        description="Capture-quality floor: recognition is refused on a camera whose median inter-eye distance "
+        "is below this many pixels.",
+    )
+    min_quality_sightings: int = Field(
+        20, ge=1, description="Sightings needed before a camera's capture quality is judged."
+    )
+    operator_name: str = Field("", description="Who runs this system (shown on the transparency report).")
 
 
 class DatabaseConfig(_Strict):
@@ -184,7 +243,15 @@ class Config(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Relational store.")
     vectors: VectorConfig = Field(default_factory=VectorConfig, description="Vector store.")
     search: SearchConfig = Field(default_factory=SearchConfig, description="Retrospective search.")
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig, description="Safeguards.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level.")
+
+    @model_validator(mode="after")
+    def _watchlist_expiry(self) -> Config:
+        g = self.governance
+        if g.watchlist_default_days > g.watchlist_max_days:
+            raise ValueError("governance.watchlist_default_days is above governance.watchlist_max_days")
+        return self
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:

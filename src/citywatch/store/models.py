@@ -55,6 +55,11 @@ NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
 in vector segments, so they must never point at a different row later."""
 
 IDENTITY_STATUSES = ("pending", "approved", "rejected", "expired")
+ROLES = ("operator", "investigator", "verifier", "supervisor", "auditor", "admin")
+AUTH_PURPOSES = ("victim_search", "imminent_threat", "listed_offence", "post_event")
+AUTH_USES = ("live", "post_event")
+AUTH_STATUSES = ("pending", "granted", "refused", "expired")
+DECISIONS = ("confirm", "reject")
 RUN_STATUSES = ("running", "done", "failed")
 
 
@@ -111,6 +116,12 @@ class Camera(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     recognition: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # public facts for the transparency report (migration 0002)
+    district: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    vendor: Mapped[str] = mapped_column(Text, default="")
+    cost: Mapped[float | None] = mapped_column(Float)
+    installed_on: Mapped[str | None] = mapped_column(String(10))
 
 
 class Watchlist(Base):
@@ -148,6 +159,8 @@ class Identity(Base):
     status: Mapped[str] = mapped_column(String(16), default="approved", index=True)
     expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
 
 class IdentityPhoto(Base):
@@ -192,6 +205,12 @@ class Run(Base):
     frames: Mapped[int] = mapped_column(Integer, default=0)
     sightings: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    case_ref: Mapped[str | None] = mapped_column(Text)
+    """The case a recorded file was processed for (post-event use)."""
+    authorisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorisations.id", ondelete="SET NULL"), index=True
+    )
+    """The authorisation this run's alerting ran under; its refusal deletes the run's outputs."""
 
 
 class Sighting(Base):
@@ -225,6 +244,10 @@ class Sighting(Base):
     threshold: Mapped[float] = mapped_column(Float)
     matched: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    face_px: Mapped[float | None] = mapped_column(Float)
+    """Inter-eye distance (pixels) of the best shot: capture quality per camera."""
+    frontal: Mapped[float | None] = mapped_column(Float)
+    """Frontalness (0..1) of the best shot."""
 
 
 class Alert(Base):
@@ -243,6 +266,9 @@ class Alert(Base):
     threshold: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="unconfirmed", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    authorisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorisations.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Search(Base):
@@ -286,3 +312,144 @@ class AuditEntry(Base):
     """Canonical JSON text (exactly what was hashed)."""
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- accountability (migration 0002) -------------------------------------------
+
+
+class User(Base):
+    """A person who may act, with one role, optionally limited to some cameras."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('operator', 'investigator', 'verifier', 'supervisor', 'auditor', 'admin')", name="role"
+        ),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    cameras: Mapped[Any | None] = mapped_column(JSON)
+    """Camera names this user may see; ``None`` means every camera."""
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """An investigation that searches, exports and authorisations belong to; may hold data."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint("case_ref <> ''", name="case_ref_not_empty"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Authorisation(Base):
+    """A legal authorisation for a use of recognition (live alerting or post-event)."""
+
+    __tablename__ = "authorisations"
+    __table_args__ = (
+        CheckConstraint(
+            "purpose IN ('victim_search', 'imminent_threat', 'listed_offence', 'post_event')", name="purpose"
+        ),
+        CheckConstraint("use IN ('live', 'post_event')", name="use"),
+        CheckConstraint("status IN ('pending', 'granted', 'refused', 'expired')", name="status"),
+        CheckConstraint("authority <> ''", name="authority_not_empty"),
+        CheckConstraint("reference <> ''", name="reference_not_empty"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128), index=True)
+    authority: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(32))
+    use: Mapped[str] = mapped_column(String(16))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    deadline: Mapped[datetime | None] = mapped_column()
+    """Urgent use only: when it must have been granted (24 h live, 48 h post-event)."""
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    cameras: Mapped[Any | None] = mapped_column(JSON)
+    """Camera names covered; ``None`` means every camera."""
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    requested_by: Mapped[str] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthorisationTarget(Base):
+    """A watchlist entry an authorisation covers."""
+
+    __tablename__ = "authorisation_targets"
+
+    authorisation_id: Mapped[int] = mapped_column(
+        ForeignKey("authorisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AlertDecision(Base):
+    """One verifier's blind decision on an alert (two different users are needed)."""
+
+    __tablename__ = "alert_decisions"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "user", name="uq_alert_decisions_alert_user"),
+        CheckConstraint("decision IN ('confirm', 'reject')", name="decision"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Export(Base):
+    """A redacted evidence package written for a case."""
+
+    __tablename__ = "exports"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    exporter: Mapped[str] = mapped_column(String(128))
+    unblurred: Mapped[bool] = mapped_column(Boolean, default=False)
+    unblur_approved_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnblurRequest(Base):
+    """A request to export without blurring bystanders; needs a second user's approval."""
+
+    __tablename__ = "unblur_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'refused', 'used')", name="status"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(128))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

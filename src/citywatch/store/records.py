@@ -29,6 +29,11 @@ class CameraRecord:
     lon: float | None
     recognition: bool
     created_at: datetime
+    district: str = ""
+    purpose: str = ""
+    vendor: str = ""
+    cost: float | None = None
+    installed_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,10 @@ class SightingIn:
     score: float
     threshold: float
     identity_id: int | None = None
+    face_px: float | None = None
+    frontal: float | None = None
+    authorisation_id: int | None = None
+    """The authorisation an alert (if any) is raised under."""
 
     @property
     def matched(self) -> bool:

@@ -142,7 +142,10 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 
 
 def _camera_record(c: m.Camera) -> CameraRecord:
-    return CameraRecord(c.id, c.name, c.source, c.location, c.lat, c.lon, c.recognition, c.created_at)
+    return CameraRecord(
+        c.id, c.name, c.source, c.location, c.lat, c.lon, c.recognition, c.created_at,
+        c.district, c.purpose, c.vendor, c.cost, c.installed_on,
+    )  # fmt: skip
 
 
 def _run_record(r: m.Run) -> RunRecord:
@@ -359,6 +362,12 @@ class Store:
         lat: float | None = None,
         lon: float | None = None,
         recognition: bool = True,
+        *,
+        district: str = "",
+        purpose: str = "",
+        vendor: str = "",
+        cost: float | None = None,
+        installed_on: str | None = None,
     ) -> CameraRecord:
         """Create the camera or update its fields; returns the stored record."""
         if not name:
@@ -370,6 +379,8 @@ class Store:
                 s.add(cam)
             cam.source, cam.location, cam.lat, cam.lon = source, location, lat, lon
             cam.recognition = recognition
+            cam.district, cam.purpose, cam.vendor = district, purpose, vendor
+            cam.cost, cam.installed_on = cost, installed_on
             s.flush()
             return _camera_record(cam)
 

@@ -1,4 +1,5 @@
-"""Initial schema: cameras, watchlists, identities, photos, runs, sightings, alerts, searches, audit log.
+"""Initial schema: cameras, watchlists, identities, photos, runs, sightings, alerts, searches, audit log,
+and the accountability tables (users, cases, authorisations, alert decisions, exports, unblur requests).
 
 Revision ID: 0001
 Revises:
@@ -38,6 +39,11 @@ def upgrade() -> None:
         sa.Column("lon", sa.Float(), nullable=True),
         sa.Column("recognition", sa.Boolean(), nullable=False),
         _ts("created_at"),
+        sa.Column("district", sa.Text(), nullable=False),
+        sa.Column("purpose", sa.Text(), nullable=False),
+        sa.Column("vendor", sa.Text(), nullable=False),
+        sa.Column("cost", sa.Float(), nullable=True),
+        sa.Column("installed_on", sa.String(10), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_cameras"),
         sa.UniqueConstraint("name", name="uq_cameras_name"),
         sqlite_autoincrement=True,
@@ -66,6 +72,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         _ts("expires_at", nullable=True),
         _ts("created_at"),
+        _ts("decided_at", nullable=True),
+        sa.Column("decision_note", sa.Text(), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'approved', 'rejected', 'expired')", name="ck_identities_status"
         ),
@@ -107,6 +115,89 @@ def upgrade() -> None:
     op.create_index("ix_identity_photos_model", "identity_photos", ["model"])
 
     op.create_table(
+        "users",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("cameras", sa.JSON(), nullable=True),
+        sa.Column("password_hash", sa.Text(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        _ts("created_at"),
+        sa.CheckConstraint(
+            "role IN ('operator', 'investigator', 'verifier', 'supervisor', 'auditor', 'admin')",
+            name="ck_users_role",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_users"),
+        sa.UniqueConstraint("name", name="uq_users_name"),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "cases",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_ref", sa.String(128), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("legal_hold", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        _ts("created_at"),
+        sa.CheckConstraint("case_ref <> ''", name="ck_cases_case_ref_not_empty"),
+        sa.PrimaryKeyConstraint("id", name="pk_cases"),
+        sa.UniqueConstraint("case_ref", name="uq_cases_case_ref"),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "authorisations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_ref", sa.String(128), nullable=False),
+        sa.Column("authority", sa.Text(), nullable=False),
+        sa.Column("reference", sa.Text(), nullable=False),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column("use", sa.String(16), nullable=False),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        _ts("deadline", nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("cameras", sa.JSON(), nullable=True),
+        _ts("window_start"),
+        _ts("window_end"),
+        sa.Column("requested_by", sa.String(128), nullable=False),
+        sa.Column("decided_by", sa.String(128), nullable=True),
+        _ts("decided_at", nullable=True),
+        _ts("created_at"),
+        sa.CheckConstraint(
+            "purpose IN ('victim_search', 'imminent_threat', 'listed_offence', 'post_event')",
+            name="ck_authorisations_purpose",
+        ),
+        sa.CheckConstraint("use IN ('live', 'post_event')", name="ck_authorisations_use"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'granted', 'refused', 'expired')", name="ck_authorisations_status"
+        ),
+        sa.CheckConstraint("authority <> ''", name="ck_authorisations_authority_not_empty"),
+        sa.CheckConstraint("reference <> ''", name="ck_authorisations_reference_not_empty"),
+        sa.PrimaryKeyConstraint("id", name="pk_authorisations"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_authorisations_case_ref", "authorisations", ["case_ref"])
+    op.create_index("ix_authorisations_status", "authorisations", ["status"])
+    op.create_table(
+        "authorisation_targets",
+        sa.Column("authorisation_id", sa.Integer(), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["authorisation_id"],
+            ["authorisations.id"],
+            name="fk_authorisation_targets_authorisation_id_authorisations",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["identity_id"],
+            ["identities.id"],
+            name="fk_authorisation_targets_identity_id_identities",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("authorisation_id", "identity_id", name="pk_authorisation_targets"),
+    )
+
+    op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("camera", sa.String(128), nullable=False),
@@ -119,11 +210,20 @@ def upgrade() -> None:
         sa.Column("frames", sa.Integer(), nullable=False),
         sa.Column("sightings", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("case_ref", sa.Text(), nullable=True),
+        sa.Column("authorisation_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("status IN ('running', 'done', 'failed')", name="ck_runs_status"),
+        sa.ForeignKeyConstraint(
+            ["authorisation_id"],
+            ["authorisations.id"],
+            name="fk_runs_authorisation_id_authorisations",
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_runs_camera_source_key", "runs", ["camera", "source_key"])
+    op.create_index("ix_runs_authorisation_id", "runs", ["authorisation_id"])
 
     op.create_table(
         "sightings",
@@ -146,6 +246,8 @@ def upgrade() -> None:
         sa.Column("threshold", sa.Float(), nullable=False),
         sa.Column("matched", sa.Boolean(), nullable=False),
         _ts("created_at"),
+        sa.Column("face_px", sa.Float(), nullable=True),
+        sa.Column("frontal", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_sightings_run_id_runs", ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["identity_id"],
@@ -170,6 +272,13 @@ def upgrade() -> None:
         sa.Column("threshold", sa.Float(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         _ts("created_at"),
+        sa.Column("authorisation_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["authorisation_id"],
+            ["authorisations.id"],
+            name="fk_alerts_authorisation_id_authorisations",
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["sighting_id"],
             ["sightings.id"],
@@ -189,6 +298,62 @@ def upgrade() -> None:
     op.create_index("ix_alerts_sighting_id", "alerts", ["sighting_id"])
     op.create_index("ix_alerts_identity_id", "alerts", ["identity_id"])
     op.create_index("ix_alerts_status", "alerts", ["status"])
+    op.create_index("ix_alerts_authorisation_id", "alerts", ["authorisation_id"])
+
+    op.create_table(
+        "alert_decisions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=False),
+        sa.Column("user", sa.String(128), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        _ts("decided_at"),
+        sa.CheckConstraint("decision IN ('confirm', 'reject')", name="ck_alert_decisions_decision"),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name="fk_alert_decisions_alert_id_alerts", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_alert_decisions"),
+        sa.UniqueConstraint("alert_id", "user", name="uq_alert_decisions_alert_user"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_alert_decisions_alert_id", "alert_decisions", ["alert_id"])
+    op.create_table(
+        "exports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_ref", sa.String(128), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("exporter", sa.String(128), nullable=False),
+        sa.Column("unblurred", sa.Boolean(), nullable=False),
+        sa.Column("unblur_approved_by", sa.String(128), nullable=True),
+        _ts("created_at"),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name="fk_exports_alert_id_alerts", ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_exports"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_exports_case_ref", "exports", ["case_ref"])
+    op.create_table(
+        "unblur_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_ref", sa.String(128), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("requested_by", sa.String(128), nullable=False),
+        sa.Column("decided_by", sa.String(128), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        _ts("created_at"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'approved', 'refused', 'used')", name="ck_unblur_requests_status"
+        ),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name="fk_unblur_requests_alert_id_alerts", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_unblur_requests"),
+        sqlite_autoincrement=True,
+    )
 
     op.create_table(
         "searches",
@@ -232,11 +397,18 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
+        "unblur_requests",
+        "exports",
+        "alert_decisions",
         "audit_log",
         "searches",
         "alerts",
         "sightings",
         "runs",
+        "authorisation_targets",
+        "authorisations",
+        "cases",
+        "users",
         "identity_photos",
         "identities",
         "watchlists",

@@ -1,0 +1,1 @@
+"""CLI command modules; ``citywatch.cli`` registers them."""
