@@ -1,0 +1,130 @@
+"""Who may do what: roles, permissions and the check every door (CLI, API) goes through.
+
+Roles are fixed (DESIGN.md §1). Configuration cannot grant a role more than
+this table says, and there is no "superuser bypass": even an admin does not
+verify alerts or approve watchlist entries (those are other people's
+decisions, by design). A user may be limited to some cameras; data from other
+cameras is then invisible to them (the API answers 404, not 403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select
+
+from citywatch.errors import NotFoundError, PolicyError
+from citywatch.store import models as m
+from citywatch.store.repo import Store
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    INVESTIGATOR = "investigator"
+    VERIFIER = "verifier"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class Perm(StrEnum):
+    ALERTS_VIEW = "alerts.view"
+    ALERTS_ACK = "alerts.ack"
+    ALERTS_VERIFY = "alerts.verify"
+    SIGHTINGS_VIEW = "sightings.view"
+    SEARCH = "search"
+    PROCESS = "process"
+    WATCHLIST_REQUEST = "watchlist.request"
+    WATCHLIST_APPROVE = "watchlist.approve"
+    AUTH_REQUEST = "authorisation.request"
+    AUTH_DECIDE = "authorisation.decide"
+    CASES_MANAGE = "cases.manage"
+    EXPORT = "export"
+    UNBLUR_APPROVE = "export.unblur.approve"
+    AUDIT_READ = "audit.read"
+    REPORTS_READ = "reports.read"
+    CAMERAS_MANAGE = "cameras.manage"
+    USERS_MANAGE = "users.manage"
+    RETENTION_RUN = "retention.run"
+
+
+P = Perm
+PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.OPERATOR: frozenset({P.ALERTS_VIEW, P.ALERTS_ACK, P.SIGHTINGS_VIEW}),
+    Role.INVESTIGATOR: frozenset(
+        {
+            P.ALERTS_VIEW,
+            P.SIGHTINGS_VIEW,
+            P.SEARCH,
+            P.PROCESS,
+            P.WATCHLIST_REQUEST,
+            P.AUTH_REQUEST,
+            P.CASES_MANAGE,
+            P.EXPORT,
+        }
+    ),
+    Role.VERIFIER: frozenset({P.ALERTS_VIEW, P.ALERTS_VERIFY, P.SIGHTINGS_VIEW}),
+    Role.SUPERVISOR: frozenset(
+        {
+            P.ALERTS_VIEW,
+            P.SIGHTINGS_VIEW,
+            P.WATCHLIST_APPROVE,
+            P.AUTH_DECIDE,
+            P.UNBLUR_APPROVE,
+            P.CASES_MANAGE,
+            P.REPORTS_READ,
+        }
+    ),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.REPORTS_READ}),
+    Role.ADMIN: frozenset({P.CAMERAS_MANAGE, P.USERS_MANAGE, P.RETENTION_RUN, P.REPORTS_READ, P.PROCESS}),
+}
+"""The whole permission table. Changing it is a code change, reviewed like one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An authenticated user acting now."""
+
+    name: str
+    role: Role
+    cameras: frozenset[str] | None
+    """Cameras this user may see; ``None`` means all."""
+
+    def can(self, perm: Perm) -> bool:
+        return perm in PERMISSIONS[self.role]
+
+    def sees_camera(self, camera: str) -> bool:
+        return self.cameras is None or camera in self.cameras
+
+
+def get_actor(store: Store, name: str) -> Actor:
+    """The active user called ``name``; NotFoundError names the user when there is none."""
+    with store._session() as s:  # noqa: SLF001 - governance reads the store's tables directly
+        u = s.scalar(select(m.User).where(m.User.name == name))
+        if u is None or not u.active:
+            raise NotFoundError(
+                f"no active user {name!r}: create one with `citywatch users create {name} --role ROLE` "
+                "(act as a user with --as or CITYWATCH_USER)"
+            )
+        return Actor(u.name, Role(u.role), frozenset(u.cameras) if u.cameras is not None else None)
+
+
+def count_users(store: Store) -> int:
+    with store._session() as s:  # noqa: SLF001
+        return int(s.scalar(select(func.count()).select_from(m.User)) or 0)
+
+
+def require(store: Store, name: str, perm: Perm, *, camera: str | None = None) -> Actor:
+    """The acting user, if their role has ``perm`` (and, with ``camera``, may see that camera).
+
+    Raises :class:`PolicyError` naming the user, role and missing permission
+    (the API maps it to 403), or :class:`NotFoundError` for a camera the user
+    may not see (404: they may not know it exists).
+    """
+    actor = get_actor(store, name)
+    if not actor.can(perm):
+        raise PolicyError(f"user {actor.name!r} (role {actor.role}) may not {perm.value}")
+    if camera is not None and not actor.sees_camera(camera):
+        raise NotFoundError(f"unknown camera {camera!r}")
+    return actor
