@@ -12,11 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select
-
 from citywatch.errors import NotFoundError, PolicyError
-from citywatch.store import models as m
 from citywatch.store.repo import Store
+from citywatch.store.users import get_user
 
 
 class Role(StrEnum):
@@ -100,19 +98,13 @@ class Actor:
 
 def get_actor(store: Store, name: str) -> Actor:
     """The active user called ``name``; NotFoundError names the user when there is none."""
-    with store._session() as s:  # noqa: SLF001 - governance reads the store's tables directly
-        u = s.scalar(select(m.User).where(m.User.name == name))
-        if u is None or not u.active:
-            raise NotFoundError(
-                f"no active user {name!r}: create one with `citywatch users create {name} --role ROLE` "
-                "(act as a user with --as or CITYWATCH_USER)"
-            )
-        return Actor(u.name, Role(u.role), frozenset(u.cameras) if u.cameras is not None else None)
-
-
-def count_users(store: Store) -> int:
-    with store._session() as s:  # noqa: SLF001
-        return int(s.scalar(select(func.count()).select_from(m.User)) or 0)
+    u = get_user(store, name)
+    if u is None or not u.active:
+        raise NotFoundError(
+            f"no active user {name!r}: create one with `citywatch users create {name} --role ROLE` "
+            "(act as a user with --as or CITYWATCH_USER)"
+        )
+    return Actor(u.name, Role(u.role), frozenset(u.cameras) if u.cameras is not None else None)
 
 
 def require(store: Store, name: str, perm: Perm, *, camera: str | None = None) -> Actor:
