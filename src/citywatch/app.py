@@ -36,6 +36,9 @@ from citywatch.errors import (
     NotFoundError,
     PolicyError,
 )
+from citywatch.governance.access import Perm, require
+from citywatch.governance.authorisations import alert_scope, enforce_deadlines, restrict_gallery
+from citywatch.governance.watchlist import expiry_for
 from citywatch.images import encode_jpeg, load_image
 from citywatch.ingest.sources import open_source
 from citywatch.match import Matcher, resolve_threshold
@@ -50,6 +53,9 @@ logger = logging.getLogger(__name__)
 # second subject (a poster, a passer-by far behind): it does not make an
 # enrolment photo ambiguous.
 SECOND_FACE_MIN_SHARE = 0.35
+LIVE_RECHECK_S = 30.0
+"""A live run re-reads its authorisations this often: a refusal stops its alerting within this."""
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def current_actor(explicit: str | None = None) -> str:
@@ -63,6 +69,8 @@ class EnrolledIdentity:
     watchlist: str
     name: str
     photos: int
+    status: str = "pending"
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,11 @@ class ProcessSummary:
     error: str | None = None
     stats: SourceStats = field(default_factory=SourceStats)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    case_ref: str | None = None
+    authorisations: tuple[int, ...] = ()
+    """Active authorisations this run's alerting ran under."""
+    note: str = ""
+    """Why no alert could be raised (no case, no active authorisation), else empty."""
 
 
 def file_recorded_at(path: Path) -> datetime:
@@ -302,53 +315,99 @@ class App:
         legal_basis: str,
         actor: str,
         *,
-        provenance: str = "",
+        provenance: Sequence[str] | str = (),
         legal_reference: str = "",
+        expires_days: int | None = None,
+        now: datetime | None = None,
     ) -> EnrolledIdentity:
-        """Enrol one identity from one or more photos, each with exactly one face.
+        """Request a watchlist entry from one or more photos, each with exactly one face.
 
-        Every photo is checked before anything is written, so a bad photo
-        leaves no partial entry behind.
+        The entry is ``pending`` (it never alerts) until a different user with
+        ``watchlist.approve`` approves it (``governance.watchlist.decide``).
+        ``actor`` needs ``watchlist.request``. Needs a legal basis (statute) and
+        a legal reference, and a provenance for every photo: one per photo, or
+        one for all (no unlabelled photos, no folders). The expiry is
+        ``expires_days`` (default ``governance.watchlist_default_days``) and may
+        not exceed ``governance.watchlist_max_days``. Every photo is checked
+        before anything is written, so a bad photo leaves no partial entry.
         """
+        now = now or datetime.now(UTC)
+        who = require(self.store, actor, Perm.WATCHLIST_REQUEST)
         if not legal_basis.strip():
-            raise PolicyError("a watchlist entry needs a legal basis (--legal-basis)")
+            raise PolicyError(f"watchlist entry {name!r} needs a legal basis: the statute (--legal-basis)")
+        if not legal_reference.strip():
+            raise PolicyError(
+                f"watchlist entry {name!r} needs a legal reference: the order or reference number "
+                "(--legal-reference)"
+            )
         if not name.strip():
             raise PolicyError("a watchlist entry needs a name")
         if not photos:
             raise PolicyError("enrolment needs at least one photo")
+        expires_at = expiry_for(self.cfg.governance, expires_days, now)
+        provs = [provenance] if isinstance(provenance, str) else list(provenance)
+        if len(provs) == 1:
+            provs = provs * len(photos)
+        if len(provs) != len(photos):
+            raise PolicyError(
+                f"give one --provenance per photo or one for all ({len(photos)} photo(s), "
+                f"{len(provs)} provenance(s))"
+            )
+        for p, prov in zip(photos, provs, strict=True):
+            if p.is_dir():
+                raise PolicyError(
+                    f"{p}: is a folder; bulk import of photo folders is not allowed, "
+                    "give each photo with --photo and its --provenance"
+                )
+            if not prov.strip():
+                raise PolicyError(f"{p}: photo has no provenance (--provenance: where it comes from)")
         ins: list[PhotoIn] = []
-        for p in photos:
+        for p, prov in zip(photos, provs, strict=True):
             vec = self.embed_photo(p, "single")
             ins.append(
                 PhotoIn(
                     sha256=hashlib.sha256(p.read_bytes()).hexdigest(),
                     filename=p.name,
-                    provenance=provenance or f"file {p.name} supplied by {actor}",
+                    provenance=prov.strip(),
                     embedding=vec,
                     model=self.embedder.model_id,
                 )
             )
-        self.store.ensure_watchlist(watchlist, created_by=actor)
+        self.store.ensure_watchlist(watchlist, created_by=who.name)
         ident = self.store.add_identity(
-            watchlist, name, legal_basis, enrolled_by=actor, photos=ins, legal_reference=legal_reference
+            watchlist,
+            name,
+            legal_basis,
+            enrolled_by=who.name,
+            photos=ins,
+            legal_reference=legal_reference.strip(),
+            expires_at=expires_at,
+            requested_by=who.name,
+            status="pending",
         )
         self.store.append_audit(
-            actor,
-            "watchlist.enroll",
+            who.name,
+            "watchlist.request",
             f"identity:{ident}",
             reason=legal_basis,
-            details={"watchlist": watchlist, "photos": [p.sha256 for p in ins]},
+            role=who.role,
+            details={
+                "watchlist": watchlist,
+                "legal_reference": legal_reference.strip(),
+                "expires_at": expires_at.isoformat(),
+                "photos": [{"sha256": p.sha256, "provenance": p.provenance} for p in ins],
+            },
         )
-        return EnrolledIdentity(ident, watchlist, name, len(ins))
+        return EnrolledIdentity(ident, watchlist, name, len(ins), "pending", expires_at)
 
     # --- processing --------------------------------------------------------------
 
-    def pipeline(self, camera: str, fps: float) -> CameraPipeline:
+    def pipeline(self, camera: str, fps: float, matcher: Matcher | None = None) -> CameraPipeline:
         return CameraPipeline(
             camera,
             self.detector,
             self.embedder,
-            self.matcher(),
+            matcher if matcher is not None else self.matcher(),
             self.cfg.tracker,
             fps=fps,
             motion_cfg=self.cfg.ingest.motion,
@@ -360,28 +419,89 @@ class App:
         source: str,
         camera: str,
         *,
+        actor: str,
+        case_ref: str | None = None,
+        now: datetime | None = None,
         on_event: Callable[[SightingEvent], None] | None = None,
         on_frame: Callable[[int, float], None] | None = None,
         recorded_at: datetime | None = None,
         max_frames: int | None = None,
     ) -> ProcessSummary:
-        """Run one source through the pipeline, storing a sighting per track.
+        """Run one source through the pipeline as ``actor`` (``process``), storing a sighting per track.
+
+        Alerts need an authorisation (``governance.authorisations``): a
+        recorded file is a post-event use and alerts only for entries covered
+        by an active post-event authorisation of ``case_ref`` whose cameras
+        include ``camera`` and whose window covers the sighting time; a live
+        source needs an active live authorisation covering the camera and the
+        time (re-read every ``LIVE_RECHECK_S`` seconds). The matcher only sees
+        the photos of covered entries, so any other person is stored as an
+        unmatched sighting (no identity, no alert): that match was not
+        authorised. Without ``case_ref`` a file gives sightings and no alerts
+        (``ProcessSummary.note`` says so). Urgent authorisations past their
+        deadline are expired (outputs deleted) first. ``now`` injects the clock.
 
         Each sighting (and its alert) is committed before ``on_event`` hears of
         it. A corrupt file keeps every sighting found before the damage: the run
         is marked failed and :class:`CorruptMediaError` is raised afterwards.
         """
+        who = require(self.store, actor, Perm.PROCESS)
         cam = self.camera(camera)
+        if not who.sees_camera(camera):
+            raise NotFoundError(f"unknown camera {camera!r} for user {who.name!r}")
+        clock_now = now or datetime.now(UTC)
+        case_ref = case_ref.strip() if case_ref and case_ref.strip() else None
+        enforce_deadlines(self.store, who.name, now=clock_now)
         src = open_source(camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest)
         live = src.live
         if recorded_at is None:
             path = Path(source)
             recorded_at = file_recorded_at(path) if not live and path.is_file() else datetime.now(UTC)
-        pipe = self.pipeline(camera, cam.detect_fps)
+        window = (clock_now, _FAR_FUTURE) if live else (recorded_at, recorded_at + timedelta(days=1))
+        scope = alert_scope(
+            self.store, live=live, camera=camera, case_ref=case_ref, window=window, now=clock_now
+        )
+        gallery = restrict_gallery(self.gallery(clock_now), scope.identity_ids())
+        pipe = self.pipeline(camera, cam.detect_fps, Matcher(gallery, self.threshold))
         threshold = pipe.matcher.threshold
-        run_id = self.store.begin_run(camera, source, recorded_at, replace_unfinished=not live)
-        summary = ProcessSummary(run_id=run_id, camera=camera, source=source)
+        run_id = self.store.begin_run(
+            camera,
+            source,
+            recorded_at,
+            replace_unfinished=not live,
+            case_ref=case_ref,
+            authorisation_id=scope.run_authorisation(),
+        )
+        summary = ProcessSummary(
+            run_id=run_id,
+            camera=camera,
+            source=source,
+            case_ref=case_ref,
+            authorisations=tuple(a.id for a in scope.authorisations),
+        )
+        if not live and case_ref is None:
+            summary.note = (
+                "no --case given: a recorded file is a post-event use; sightings stored, no alerts raised"
+            )
+        elif not scope.authorisations:
+            what = f"case {case_ref!r}" if case_ref else "this camera"
+            summary.note = (
+                f"no active {'live' if live else 'post-event'} authorisation for {what} on camera "
+                f"{camera!r}: sightings stored, no alerts raised"
+            )
+        last_check = [time.monotonic()]
         t0 = time.perf_counter()
+
+        def authorised(identity_id: int | None, at: datetime) -> int | None:
+            if identity_id is None:
+                return None
+            check_now = clock_now
+            if live:
+                check_now = now or datetime.now(UTC)
+                if time.monotonic() - last_check[0] >= LIVE_RECHECK_S:
+                    scope.refresh(check_now)
+                    last_check[0] = time.monotonic()
+            return scope.covering(identity_id, at, check_now)
 
         def when(ts: float) -> datetime:
             return datetime.fromtimestamp(ts, UTC) if live else recorded_at + timedelta(seconds=ts)
@@ -389,6 +509,9 @@ class App:
         def persist(outcomes: list[TrackOutcome]) -> None:
             for o in outcomes:
                 tr, m = o.track, o.match
+                auth_id = authorised(m.identity_id, when(tr.start))
+                if auth_id is None and m.identity_id is not None:
+                    m = replace(m, identity_id=None, identity_name=None, watchlist=None)
                 out: SightingOut = self.store.add_sighting(
                     SightingIn(
                         run_id=run_id,
@@ -407,6 +530,7 @@ class App:
                         identity_id=m.identity_id,
                         face_px=tr.shots[0].face_px,
                         frontal=frontalness(tr.shots[0].kps),
+                        authorisation_id=auth_id,
                     ),
                     encode_jpeg(o.thumbnail),
                 )
@@ -475,12 +599,17 @@ class App:
         The search is recorded (case, reason, probe SHA-256, filters, result
         count) and appended to the audit trail, even when it finds nothing.
         """
+        who = require(self.store, actor, Perm.SEARCH)
         if not case_ref.strip():
             raise PolicyError("a search needs a case reference (--case)")
         if not reason.strip():
             raise PolicyError("a search needs a reason (--reason)")
         for c in cameras or ():
             self.camera(c)
+            if not who.sees_camera(c):
+                raise NotFoundError(f"unknown camera {c!r}")
+        if not cameras and who.cameras is not None:
+            cameras = sorted(who.cameras)
         limit = limit or self.cfg.search.default_limit
         probe_sha = hashlib.sha256(photo.read_bytes()).hexdigest() if photo.is_file() else None
         vec = self.embed_photo(photo, "single")
@@ -508,6 +637,7 @@ class App:
             "sightings",
             case_ref=case_ref,
             reason=reason,
+            role=who.role,
             details={
                 "probe_sha256": probe_sha,
                 "results": len(hits),

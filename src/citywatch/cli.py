@@ -96,15 +96,24 @@ def enroll(
     watchlist: Annotated[str, typer.Option("--watchlist", help="Watchlist name (created if new).")],
     name: Annotated[str, typer.Option("--name", help="Name of the person.")],
     photo: Annotated[list[Path], typer.Option("--photo", help="Photo with exactly one face (repeatable).")],
-    legal_basis: Annotated[str, typer.Option("--legal-basis", help="Statute/order that allows this entry.")],
-    legal_reference: Annotated[str, typer.Option("--legal-reference", help="Reference number.")] = "",
-    provenance: Annotated[str, typer.Option("--provenance", help="Where the photos come from.")] = "",
+    legal_basis: Annotated[str, typer.Option("--legal-basis", help="Statute that allows this entry.")],
+    legal_reference: Annotated[
+        str, typer.Option("--legal-reference", help="Order or reference number under that statute.")
+    ],
+    provenance: Annotated[
+        list[str],
+        typer.Option("--provenance", help="Where each photo comes from: one per --photo, or one for all."),
+    ],
+    expires_days: Annotated[
+        int | None,
+        typer.Option("--expires-days", help="Expiry in days (default governance.watchlist_default_days)."),
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Enrol one identity on a watchlist from one or more photos."""
+    """Request a watchlist entry from one or more photos (pending until another user approves it)."""
     from citywatch.app import current_actor, open_app
 
     with open_app(config, data_dir) as a:
@@ -116,6 +125,7 @@ def enroll(
             current_actor(actor),
             provenance=provenance,
             legal_reference=legal_reference,
+            expires_days=expires_days,
         )
     if as_json:
         emit(
@@ -124,11 +134,15 @@ def enroll(
                 "watchlist": res.watchlist,
                 "name": res.name,
                 "photos": res.photos,
+                "status": res.status,
+                "expires_at": res.expires_at.isoformat() if res.expires_at else None,
             }
         )
     else:
         out.print(
-            f"enrolled [bold]{res.name}[/] on {res.watchlist} (id {res.identity_id}, {res.photos} photo(s))"
+            f"requested [bold]{res.name}[/] on {res.watchlist} (entry {res.identity_id}, {res.photos} "
+            f"photo(s), expires {res.expires_at:%Y-%m-%d}): {res.status} until another user approves it "
+            f"(`citywatch watchlist approve {res.identity_id}`)"
         )
 
 
@@ -144,15 +158,28 @@ def process(
         str | None,
         typer.Option("--recorded-at", help="Start of the recording (ISO 8601); default from file."),
     ] = None,
+    case: Annotated[
+        str | None,
+        typer.Option("--case", help="Case the recording is processed for (alerts need its authorisation)."),
+    ] = None,
+    now: Annotated[str | None, typer.Option("--now", hidden=True, help="Clock override (tests).")] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
+    actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a source through the pipeline; store a sighting per face track, raise watchlist alerts."""
-    from citywatch.app import SightingEvent, open_app
+    """Run a source through the pipeline; store a sighting per face track; alert only where authorised.
+
+    A recorded file is a post-event use: alerts are raised only for watchlist
+    entries covered by a granted (or urgent, inside its deadline) post-event
+    authorisation of --case. Without --case: sightings only. A live source
+    needs a live authorisation covering the camera.
+    """
+    from citywatch.app import SightingEvent, current_actor, open_app
     from citywatch.errors import CorruptMediaError
 
     start = parse_time(recorded_at, "--recorded-at")
+    clock = parse_time(now, "--now")
 
     def on_event(ev: SightingEvent) -> None:
         if as_json:
@@ -182,6 +209,9 @@ def process(
                 summary = a.process(
                     source,
                     camera,
+                    actor=current_actor(actor),
+                    case_ref=case,
+                    now=clock,
                     on_event=on_event,
                     on_frame=lambda i, ts: bar.advance(task),
                     recorded_at=start,
@@ -197,6 +227,8 @@ def process(
         err.print(msg, highlight=False)
     else:
         out.print(msg, highlight=False)
+    if summary.note:
+        err.print(f"[yellow]note:[/] {summary.note}", highlight=False)
 
 
 def _frame_estimate(source: str, detect_fps: float) -> int | None:
@@ -563,7 +595,20 @@ def demo(
     from PIL import Image
 
     from citywatch.app import App
-    from citywatch.demo import REAL_CAMERAS, astronaut, demo_clips, demo_config, prepare_home, shared_data_dir
+    from citywatch.demo import (
+        DEMO_CASE,
+        DEMO_USERS,
+        REAL_CAMERAS,
+        astronaut,
+        create_demo_users,
+        demo_authorisation,
+        demo_clips,
+        demo_config,
+        prepare_home,
+        shared_data_dir,
+    )
+    from citywatch.governance.verification import verify
+    from citywatch.governance.watchlist import decide
     from citywatch.search import trajectory
     from citywatch.store.repo import Store
 
@@ -590,32 +635,61 @@ def demo(
         img = astronaut()
         Image.fromarray(img).save(photo)
         Image.fromarray(img[:, ::-1].copy()).save(probe)  # mirrored: not the enrolled pixels
+        create_demo_users(a.store)
+        out.print(f"0. demo users (DEMO ONLY): {', '.join(f'{n} ({r})' for n, r in DEMO_USERS)}")
         ent = a.enroll(
             "demo-watchlist",
             "Demo person (astronaut portrait)",
             [photo],
             "DEMO ONLY - no legal effect; generated scene",
-            "demo",
+            "demo-investigator",
             provenance="scikit-image data.astronaut (NASA, public domain)",
+            legal_reference="DEMO ONLY - DEMO-WL-0001",
         )
-        out.print(f"1. enrolled '{ent.name}' on watchlist {ent.watchlist} (entry {ent.identity_id})")
+        decide(a.store, "demo-supervisor", ent.identity_id, approve=True, note="DEMO ONLY")
+        out.print(
+            f"1. demo-investigator requested '{ent.name}' on watchlist {ent.watchlist} "
+            f"(entry {ent.identity_id}); demo-supervisor approved it"
+        )
         clips = demo_clips(home)
+        auth = demo_authorisation(
+            a.store, a.cfg.governance, ent.identity_id, [c.camera for c in clips], clips[0].recorded_at
+        )
+        out.print(
+            f"   [yellow]DEMO AUTHORISATION[/] {auth.id} for case {DEMO_CASE} ({auth.authority}; "
+            f"{auth.reference}): requested by demo-investigator, granted by demo-supervisor"
+        )
         out.print(f"2. rendered {len(clips)} generated clips: {', '.join(c.camera for c in clips)}")
+        alert_ids: list[int] = []
         for clip in clips:
-            s = a.process(str(clip.path), clip.camera, recorded_at=clip.recorded_at)
+            s = a.process(
+                str(clip.path),
+                clip.camera,
+                actor="demo-investigator",
+                case_ref=DEMO_CASE,
+                recorded_at=clip.recorded_at,
+                on_event=lambda ev: alert_ids.append(ev.alert_id) if ev.alert_id is not None else None,
+            )
             out.print(f"   {clip.camera}: {s.frames} frames, {s.sightings} sighting(s), {s.alerts} alert(s)")
+        if alert_ids:
+            verify(a.store, "demo-verifier-1", alert_ids[0], "confirm", "DEMO ONLY")
+            res = verify(a.store, "demo-verifier-2", alert_ids[0], "confirm", "DEMO ONLY")
+            out.print(
+                f"   alert {alert_ids[0]}: two verifiers decided independently -> {res.status}; "
+                f"{len(alert_ids) - 1} other alert(s) stay unconfirmed"
+            )
         if shared is not None:
             out.print(f"3. real footage from the shared data ({shared}):")
             for name, _, _, _ in REAL_CAMERAS:
                 cam = a.camera(name)
-                s = a.process(cam.source, name)
+                s = a.process(cam.source, name, actor="demo-investigator", case_ref=DEMO_CASE)
                 out.print(
                     f"   {name}: {Path(cam.source).name}: {s.frames} frames, {s.sightings} sighting(s) "
                     f"of real people (none enrolled: {s.alerts} alerts)"
                 )
         else:
             out.print("3. shared data not found ($CITYWATCH_DATA): real-footage part skipped")
-        hits = a.search(probe, "DEMO-0001", "demo of a retrospective search", "demo", limit=20)
+        hits = a.search(probe, DEMO_CASE, "demo of a retrospective search", "demo-investigator", limit=20)
         positions = {c.name: (c.lat, c.lon) for c in a.cfg.cameras}
         path = trajectory(hits, a.threshold, positions)
         out.print(
@@ -635,6 +709,6 @@ def demo(
         a.close()
     out.print(f"\nData directory: {home} (config.yaml, citywatch.db, thumbnails/, vectors/)")
     out.print(
-        f"Try (with .venv/bin on PATH): citywatch search --data-dir {data_dir} --photo {probe} "
-        "--case C-1 --reason 'why' --camera plaza"
+        f"Try (with .venv/bin on PATH): citywatch search --data-dir {data_dir} --as demo-investigator "
+        f"--photo {probe} --case C-1 --reason 'why' --camera plaza"
     )

@@ -23,7 +23,9 @@ import av
 import cv2
 import numpy as np
 
-from citywatch.config import CameraConfig, Config
+from citywatch.config import CameraConfig, Config, GovernanceConfig
+from citywatch.store.governance import AuthorisationRecord
+from citywatch.store.repo import Store
 from citywatch.types import ImageArray
 
 DEMO_MARKER = ".citywatch-demo"
@@ -165,3 +167,48 @@ def prepare_home(home: Path) -> None:
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     (home / DEMO_MARKER).write_text("created by `citywatch demo`; safe to delete\n")
+
+
+DEMO_USERS = (
+    ("demo-admin", "admin"),
+    ("demo-investigator", "investigator"),
+    ("demo-supervisor", "supervisor"),
+    ("demo-verifier-1", "verifier"),
+    ("demo-verifier-2", "verifier"),
+)
+"""Clearly labelled demo accounts: the first is the bootstrap admin, who creates the others."""
+DEMO_CASE = "DEMO-0001"
+DEMO_AUTHORITY = "DEMO ONLY - no issuing authority; generated scene"
+DEMO_REFERENCE = "DEMO ONLY - DEMO-AUTH-0001"
+
+
+def create_demo_users(store: Store) -> None:
+    """Create the demo accounts (the first, an admin, bootstraps the others)."""
+    from citywatch.governance.access import add_user
+
+    admin = DEMO_USERS[0][0]
+    for name, role in DEMO_USERS:
+        add_user(store, admin, name, role)
+
+
+def demo_authorisation(
+    store: Store, gov: GovernanceConfig, entry_id: int, cameras: list[str], around: datetime
+) -> AuthorisationRecord:
+    """Request (investigator) and grant (supervisor) the labelled demo post-event authorisation."""
+    from citywatch.governance.authorisations import grant, request
+
+    rec = request(
+        store,
+        gov,
+        "demo-investigator",
+        case_ref=DEMO_CASE,
+        authority=DEMO_AUTHORITY,
+        reference=DEMO_REFERENCE,
+        purpose="post_event",
+        use="post_event",
+        targets=[entry_id],
+        cameras=cameras,
+        window_start=around - timedelta(hours=3),
+        window_end=around + timedelta(hours=1),
+    )
+    return grant(store, "demo-supervisor", rec.id)

@@ -9,12 +9,13 @@ cameras is then invisible to them (the API answers 404, not 403).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
 from citywatch.errors import NotFoundError, PolicyError
 from citywatch.store.repo import Store
-from citywatch.store.users import get_user
+from citywatch.store.users import UserRecord, count_users, create_user, get_user
 
 
 class Role(StrEnum):
@@ -120,3 +121,37 @@ def require(store: Store, name: str, perm: Perm, *, camera: str | None = None) -
     if camera is not None and not actor.sees_camera(camera):
         raise NotFoundError(f"unknown camera {camera!r}")
     return actor
+
+
+def add_user(
+    store: Store, acting: str | None, name: str, role: str, cameras: Collection[str] | None = None
+) -> UserRecord:
+    """Create a user, audited as ``user.create``.
+
+    The very first user needs no acting user but must be an admin (bootstrap);
+    afterwards ``acting`` must be an active user with ``users.manage``.
+    PolicyError names the user and role on a refusal.
+    """
+    if role not in {r.value for r in Role}:
+        raise PolicyError(f"user {name!r}: unknown role {role!r} (roles: {', '.join(r.value for r in Role)})")
+    if count_users(store) == 0:
+        if role != Role.ADMIN:
+            raise PolicyError(
+                f"user {name!r}: the first user must be an admin (got role {role!r}); "
+                f"create one with `citywatch users create NAME --role admin`"
+            )
+        rec = create_user(store, name, role, created_by=name, cameras=cameras)
+        store.append_audit(
+            rec.name, "user.create", f"user:{rec.name}", role=rec.role,
+            details={"role": rec.role, "cameras": list(rec.cameras or []) or None, "bootstrap": True},
+        )  # fmt: skip
+        return rec
+    if acting is None:
+        raise PolicyError("creating a user needs an acting admin (--as or CITYWATCH_USER)")
+    actor = require(store, acting, Perm.USERS_MANAGE)
+    rec = create_user(store, name, role, created_by=actor.name, cameras=cameras)
+    store.append_audit(
+        actor.name, "user.create", f"user:{rec.name}", role=actor.role,
+        details={"role": rec.role, "cameras": list(rec.cameras) if rec.cameras is not None else None},
+    )  # fmt: skip
+    return rec

@@ -560,9 +560,20 @@ class Store:
         return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
     def begin_run(
-        self, camera: str, source: str, recorded_at: datetime, *, replace_unfinished: bool = True
+        self,
+        camera: str,
+        source: str,
+        recorded_at: datetime,
+        *,
+        replace_unfinished: bool = True,
+        case_ref: str | None = None,
+        authorisation_id: int | None = None,
     ) -> int:
         """Start a run; returns its id.
+
+        ``case_ref``/``authorisation_id``: the case a recorded file is processed
+        for and the authorisation its alerting runs under (a refusal deletes the
+        run's outputs).
 
         With ``replace_unfinished`` (the default, right for files), every earlier
         run of the same camera and source still marked ``running`` (its process
@@ -594,7 +605,13 @@ class Store:
                 )
         with self._tx() as s:
             run = m.Run(
-                camera=camera, source=source, source_key=key, status="running", recorded_at=recorded_at
+                camera=camera,
+                source=source,
+                source_key=key,
+                status="running",
+                recorded_at=recorded_at,
+                case_ref=case_ref,
+                authorisation_id=authorisation_id,
             )
             s.add(run)
             s.flush()
@@ -679,6 +696,8 @@ class Store:
                     score=float(sighting.score),
                     threshold=float(sighting.threshold),
                     matched=sighting.matched,
+                    face_px=sighting.face_px,
+                    frontal=sighting.frontal,
                 )
                 s.add(row)
                 s.flush()
@@ -690,6 +709,7 @@ class Store:
                         score=float(sighting.score),
                         threshold=float(sighting.threshold),
                         status="unconfirmed",
+                        authorisation_id=sighting.authorisation_id,
                     )
                     s.add(alert)
                     s.flush()
@@ -970,7 +990,12 @@ class Store:
                     row.hash = audit_hash(prev, _audit_fields(row))
                     s.add(row)
                     s.flush()
-                    return _audit_record(row)
+                    record = _audit_record(row)
+                # committed: move the head anchor kept outside the table (catches truncation)
+                from citywatch.store.audit_io import write_audit_head
+
+                write_audit_head(self.home, record.seq, record.hash)
+                return record
             except (IntegrityError, OperationalError) as exc:
                 if attempt == 4:
                     raise StoreError(f"audit append failed: {exc}") from exc

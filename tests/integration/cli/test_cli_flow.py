@@ -19,6 +19,7 @@ from citywatch.demo import astronaut
 from citywatch.store.repo import Store
 
 pytestmark = pytest.mark.slow
+LABELS = ("--legal-reference", "ORD-1", "--provenance", "test photo")
 
 
 def _png_header_bomb(path: Path, w: int = 20_000, h: int = 20_000) -> None:
@@ -34,7 +35,9 @@ def _png_header_bomb(path: Path, w: int = 20_000, h: int = 20_000) -> None:
 
 
 def test_enroll_process_alert_and_search(enrolled: World) -> None:
-    res = enrolled.run("process", str(enrolled.clip), "--camera", "gate", "--json", check=True)
+    res = enrolled.run(
+        "process", str(enrolled.clip), "--camera", "gate", "--case", "C-1", "--json", check=True
+    )
     lines = json_lines(res.stdout)
     sightings = [x for x in lines if x["type"] == "sighting"]
     alerts = [x for x in lines if x["type"] == "alert"]
@@ -88,11 +91,102 @@ def test_enroll_process_alert_and_search(enrolled: World) -> None:
         ok, bad = store.verify_audit()
         assert ok, bad
         actions = [e.action for e in store.list_audit()]
-        assert actions.count("search") == 3 and "watchlist.enroll" in actions
+        assert actions.count("search") == 3 and "watchlist.request" in actions
+        (run,) = store.list_runs()
+        assert run.status == "done"
+
+
+def test_scripted_flow_as_users(world: World) -> None:
+    """Request, approve as another user, authorise, process, verify: all through the CLI."""
+    w = world
+    res = w.run("enroll", "--watchlist", "wl", "--name", "Astronaut", "--photo", str(w.photo),
+                "--legal-basis", "Statute s.1", "--legal-reference", "ORD-9", "--provenance", "court file",
+                "--json", check=True)  # fmt: skip
+    assert json_lines(res.stdout)[0]["status"] == "pending"
+    res = w.run("watchlist", "approve", "1", "--as", "tester")
+    assert res.returncode == 1 and "'tester' (role investigator) may not watchlist.approve" in res.stderr
+    w.run("watchlist", "approve", "1", "--as", "sup", check=True)
+    res = w.run("watchlist", "list", "--json", check=True)
+    assert json_lines(res.stdout)[0]["status"] == "approved"
+    # no --case: a post-event use without a case raises no alert
+    res = w.run("process", str(w.clip), "--camera", "gate", "--json", check=True)
+    assert [x["type"] for x in json_lines(res.stdout)] == ["sighting"]
+    assert "no --case" in res.stderr
+    res = w.run("auth", "request", "--case", "C-7", "--authority", "Test court", "--reference", "AZ 7",
+                "--purpose", "victim_search", "--use", "post_event", "--target", "1", "--camera", "gate",
+                "--from", "2000-01-01", "--until", "2100-01-01", "--json", check=True)  # fmt: skip
+    auth_id = str(json_lines(res.stdout)[0]["id"])
+    res = w.run("auth", "grant", auth_id, "--as", "tester")
+    assert res.returncode == 1 and "may not authorisation.decide" in res.stderr
+    w.run("auth", "grant", auth_id, "--as", "sup", check=True)
+    res = w.run("process", str(w.clip), "--camera", "gate", "--case", "C-7", "--json", check=True)
+    alerts = [x for x in json_lines(res.stdout) if x["type"] == "alert"]
+    assert len(alerts) == 1 and alerts[0]["identity"] == "Astronaut"
+    aid = str(alerts[0]["alert_id"])
+    res = w.run("alerts", "verify", aid, "--decision", "confirm", "--as", "vic", "--json", check=True)
+    assert json_lines(res.stdout)[0]["status"] == "unconfirmed"
+    res = w.run("alerts", "list", "--as", "val", "--json", check=True)
+    (row,) = json_lines(res.stdout)
+    assert (row["status"], row["decisions"], row["decided_by_me"]) == ("unconfirmed", 1, False)
+    assert set(row) == {"id", "camera", "identity", "start", "score", "threshold", "status", "decisions",
+                        "decided_by_me"}  # fmt: skip
+    res = w.run("alerts", "verify", aid, "--decision", "confirm", "--as", "val", "--json", check=True)
+    assert json_lines(res.stdout)[0]["status"] == "confirmed"
+    # role refusals name the user, role and permission
+    res = w.run("search", "--photo", str(w.probe), "--case", "C-7", "--reason", "r", "--as", "ola")
+    assert res.returncode == 1 and "user 'ola' (role operator) may not search" in res.stderr
+    w.run("users", "create", "eve", "--role", "operator", "--camera", "gate", "--as", "root", check=True)
+    with Store.open("", w.home) as store:
+        ok, _ = store.verify_audit()
+        actions = [e.action for e in store.list_audit()]
+    assert ok
+    for action in ("watchlist.request", "watchlist.approve", "authorisation.request", "authorisation.grant",
+                   "alert.decision", "alert.confirmed", "user.create"):  # fmt: skip
+        assert action in actions
+
+
+def test_refused_authorisation_deletes_outputs_via_cli(enrolled: World) -> None:
+    w = enrolled
+    res = w.run("auth", "request", "--case", "C-9", "--authority", "Police chief", "--reference", "U-1",
+                "--purpose", "imminent_threat", "--use", "post_event", "--target", "1",
+                "--from", "2000-01-01", "--until", "2100-01-01", "--urgent", "--json", check=True)  # fmt: skip
+    auth_id = str(json_lines(res.stdout)[0]["id"])
+    res = w.run("process", str(w.clip), "--camera", "gate", "--case", "C-9", "--json", check=True)
+    assert len([x for x in json_lines(res.stdout) if x["type"] == "alert"]) == 1  # urgent: active
+    thumbs = list((w.home / "thumbnails").rglob("*.jpg"))
+    assert len(thumbs) == 1
+    res = w.run("auth", "refuse", auth_id, "--note", "not proportionate", "--as", "sup", check=True)
+    assert "deleted 1 sighting(s) and 1 alert(s)" in res.stdout
+    assert not any(p.exists() for p in thumbs)
+    with Store.open("", w.home) as store:
+        assert store.list_sightings() == [] and store.list_alerts() == []
+        index = store.vector_index(
+            next(iter({p.parent.name for p in (w.home / "vectors").glob("*/meta.json")}))
+        )
+        assert index is not None and all(len(index.ids(d)) == 0 for d in index.days())
+        receipt = [e for e in store.list_audit() if e.action == "authorisation.outputs_deleted"]
+        assert receipt and receipt[0].details and receipt[0].details["sightings"] == 1
+
+
+def test_urgent_authorisation_expires_at_deadline_via_cli(enrolled: World) -> None:
+    w = enrolled
+    res = w.run("auth", "request", "--case", "C-5", "--authority", "Police chief", "--reference", "U-2",
+                "--purpose", "imminent_threat", "--use", "post_event", "--target", "1",
+                "--from", "2000-01-01", "--until", "2100-01-01", "--urgent", "--json", check=True)  # fmt: skip
+    deadline = str(json_lines(res.stdout)[0]["deadline"])
+    w.run("process", str(w.clip), "--camera", "gate", "--case", "C-5", check=True)
+    res = w.run("auth", "enforce", "--now", deadline, check=True)
+    assert "expired at its deadline" in res.stdout and "deleted 1 sighting(s) and 1 alert(s)" in res.stdout
+    with Store.open("", w.home) as store:
+        assert store.list_sightings() == []
+        assert [e.action for e in store.list_audit()][-2:] == [
+            "authorisation.expire",
+            "authorisation.outputs_deleted",
+        ]
 
 
 def test_unenrolled_person_is_an_explicit_no_match(world: World) -> None:
-    res = world.run("process", str(world.clip), "--camera", "gate", "--json", check=True)
+    res = world.run("process", str(world.clip), "--camera", "gate", "--case", "C-1", "--json", check=True)
     lines = json_lines(res.stdout)
     assert [x["type"] for x in lines] == ["sighting"]
     assert lines[0]["identity"] is None
@@ -110,29 +204,58 @@ def test_search_needs_case_and_reason(enrolled: World) -> None:
 def test_enroll_bad_photos(world: World, tmp_path: Path) -> None:
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(blank)
-    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(blank), "--legal-basis", "x")
+    res = world.run(
+        "enroll", "--watchlist", "w", "--name", "n", "--photo", str(blank), "--legal-basis", "x", *LABELS
+    )
     assert res.returncode == 1 and "blank.png: no face" in res.stderr
 
     two = tmp_path / "two.png"
     face = astronaut()[0:300, 100:380]
     Image.fromarray(np.concatenate([face, face], axis=1)).save(two)
-    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(two), "--legal-basis", "x")
+    res = world.run(
+        "enroll", "--watchlist", "w", "--name", "n", "--photo", str(two), "--legal-basis", "x", *LABELS
+    )
     assert res.returncode == 1 and "two.png: shows 2 faces" in res.stderr
 
     text = tmp_path / "notes.jpg"
     text.write_text("not an image")
-    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(text), "--legal-basis", "x")
+    res = world.run(
+        "enroll", "--watchlist", "w", "--name", "n", "--photo", str(text), "--legal-basis", "x", *LABELS
+    )
     assert res.returncode == 1 and "notes.jpg: not a readable image" in res.stderr
 
     bomb = tmp_path / "bomb.png"
     _png_header_bomb(bomb)
-    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(bomb), "--legal-basis", "x")
+    res = world.run(
+        "enroll", "--watchlist", "w", "--name", "n", "--photo", str(bomb), "--legal-basis", "x", *LABELS
+    )
     assert res.returncode == 1 and "bomb.png: too large to decode safely" in res.stderr
 
     res = world.run(
-        "enroll", "--watchlist", "w", "--name", "n", "--photo", str(world.photo), "--legal-basis", " "
+        "enroll",
+        "--watchlist",
+        "w",
+        "--name",
+        "n",
+        "--photo",
+        str(world.photo),
+        "--legal-basis",
+        " ",
+        *LABELS,
     )
     assert res.returncode == 1 and "legal basis" in res.stderr
+    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(world.photo.parent),
+                    "--legal-basis", "x", *LABELS)  # fmt: skip
+    assert res.returncode == 1 and "bulk import of photo folders is not allowed" in res.stderr
+    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(world.photo),
+                    "--legal-basis", "x", *LABELS, "--expires-days", "365")  # fmt: skip
+    assert res.returncode == 1 and "365 day(s) is outside 1..90" in res.stderr
+    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(world.photo),
+                    "--legal-basis", "x", "--legal-reference", "R")  # fmt: skip
+    assert res.returncode == 2 and "--provenance" in res.stderr
+    res = world.run("enroll", "--watchlist", "w", "--name", "n", "--photo", str(world.photo),
+                    "--legal-basis", "x", *LABELS, "--as", "ola")  # fmt: skip
+    assert res.returncode == 1 and "user 'ola' (role operator) may not watchlist.request" in res.stderr
     # a good photo next to a bad one: nothing is enrolled
     res = world.run(
         "enroll",
@@ -146,6 +269,7 @@ def test_enroll_bad_photos(world: World, tmp_path: Path) -> None:
         str(blank),
         "--legal-basis",
         "x",
+        *LABELS,
     )
     assert res.returncode == 1
     with Store.open("", world.home) as store:
@@ -209,7 +333,7 @@ def test_kill_mid_process_then_rerun(world: World, tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**__import__("os").environ, "CITYWATCH_HOME": str(env_home)},
+        env={**__import__("os").environ, "CITYWATCH_HOME": str(env_home), "CITYWATCH_USER": "tester"},
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the first stored sighting: we are mid-run now
