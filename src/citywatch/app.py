@@ -38,12 +38,15 @@ from citywatch.errors import (
 )
 from citywatch.governance.access import Perm, require
 from citywatch.governance.authorisations import alert_scope, enforce_deadlines, restrict_gallery
+from citywatch.governance.quality import recognition_allowed
+from citywatch.governance.retention import in_window
 from citywatch.governance.watchlist import expiry_for
 from citywatch.images import encode_jpeg, load_image
 from citywatch.ingest.sources import open_source
 from citywatch.match import Matcher, resolve_threshold
 from citywatch.store.records import PhotoIn, SightingIn, SightingOut
 from citywatch.store.repo import Store
+from citywatch.store.retention import get_case
 from citywatch.track.quality import frontalness
 from citywatch.types import FloatArray, Gallery, ImageArray, SearchHit, SourceStats
 
@@ -461,7 +464,11 @@ class App:
         scope = alert_scope(
             self.store, live=live, camera=camera, case_ref=case_ref, window=window, now=clock_now
         )
-        gallery = restrict_gallery(self.gallery(clock_now), scope.identity_ids())
+        allowed, why = recognition_allowed(self.store, camera, self.cfg.governance)
+        if not allowed:
+            logger.warning("camera %s: %s", camera, why)
+        ids = scope.identity_ids() if allowed else set()
+        gallery = restrict_gallery(self.gallery(clock_now), ids)
         pipe = self.pipeline(camera, cam.detect_fps, Matcher(gallery, self.threshold))
         threshold = pipe.matcher.threshold
         run_id = self.store.begin_run(
@@ -479,7 +486,9 @@ class App:
             case_ref=case_ref,
             authorisations=tuple(a.id for a in scope.authorisations),
         )
-        if not live and case_ref is None:
+        if not allowed:
+            summary.note = f"{why}: sightings stored, no alerts raised"
+        elif not live and case_ref is None:
             summary.note = (
                 "no --case given: a recorded file is a post-event use; sightings stored, no alerts raised"
             )
@@ -593,10 +602,18 @@ class App:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        now: datetime | None = None,
     ) -> list[SearchHit]:
-        """Probe photo -> ranked sightings. Refused without a case reference and a reason.
+        """Probe photo -> ranked sightings, inside a case, a reason and a bounded scope.
 
-        The search is recorded (case, reason, probe SHA-256, filters, result
+        Refused (PolicyError) without a case reference or a reason, for a case
+        that does not exist (NotFoundError), without ``since``, or for a window
+        longer than ``search.max_window_days``; ``until`` defaults to ``now``.
+        ``cameras`` defaults to every camera the user may see, and the scope
+        actually used is what gets recorded. Only sightings still inside their
+        retention window are returned, even if the retention job is late.
+
+        The search is recorded (case, reason, probe SHA-256, scope, result
         count) and appended to the audit trail, even when it finds nothing.
         """
         who = require(self.store, actor, Perm.SEARCH)
@@ -604,18 +621,29 @@ class App:
             raise PolicyError("a search needs a case reference (--case)")
         if not reason.strip():
             raise PolicyError("a search needs a reason (--reason)")
+        case_ref = case_ref.strip()
+        get_case(self.store, case_ref)
+        clock_now = now or datetime.now(UTC)
+        since, until = self._search_window(since, until, clock_now)
         for c in cameras or ():
             self.camera(c)
             if not who.sees_camera(c):
                 raise NotFoundError(f"unknown camera {c!r}")
-        if not cameras and who.cameras is not None:
-            cameras = sorted(who.cameras)
+        if not cameras:
+            cameras = sorted(who.cameras) if who.cameras is not None else [c.name for c in self.cfg.cameras]
+            cameras = cameras or None  # no configured cameras: every camera that has sightings
         limit = limit or self.cfg.search.default_limit
         probe_sha = hashlib.sha256(photo.read_bytes()).hexdigest() if photo.is_file() else None
         vec = self.embed_photo(photo, "single")
-        found = self.store.search_vectors(
-            vec, limit, cameras=cameras or None, since=since, until=until, model=self.embedder.model_id
-        )
+        retention = self.cfg.governance.retention
+        # over-fetch: a late retention job may leave expired rows that are filtered out below
+        found = [
+            (s, score)
+            for s, score in self.store.search_vectors(
+                vec, limit * 2, cameras=cameras, since=since, until=until, model=self.embedder.model_id
+            )
+            if in_window(s, retention, clock_now)
+        ][:limit]
         hits = [
             SearchHit(
                 sighting_id=s.id,
@@ -628,9 +656,7 @@ class App:
             )
             for s, score in found
         ]
-        self.store.record_search(
-            case_ref, reason, actor, probe_sha, cameras or None, since, until, limit, len(hits)
-        )
+        self.store.record_search(case_ref, reason, actor, probe_sha, cameras, since, until, limit, len(hits))
         self.store.append_audit(
             actor,
             "search",
@@ -642,11 +668,31 @@ class App:
                 "probe_sha256": probe_sha,
                 "results": len(hits),
                 "cameras": list(cameras or []),
-                "since": since.isoformat() if since else None,
-                "until": until.isoformat() if until else None,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
             },
         )
         return hits
+
+    def _search_window(
+        self, since: datetime | None, until: datetime | None, now: datetime
+    ) -> tuple[datetime, datetime]:
+        """A bounded, ordered search window; PolicyError naming the bad value otherwise."""
+        max_days = self.cfg.search.max_window_days
+        if since is None:
+            raise PolicyError(
+                f"a search needs a bounded time window: give --since (and --until, default now); "
+                f"at most {max_days} days"
+            )
+        until = until or now
+        if until <= since:
+            raise PolicyError(f"search window is empty: --until {until.isoformat()} is not after --since")
+        if until - since > timedelta(days=max_days):
+            raise PolicyError(
+                f"search window {since.isoformat()} .. {until.isoformat()} is longer than "
+                f"search.max_window_days = {max_days}; narrow it"
+            )
+        return since, until
 
 
 @contextmanager

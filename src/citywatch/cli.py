@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -259,15 +259,25 @@ def search(
     camera: Annotated[
         list[str] | None, typer.Option("--camera", help="Only these cameras (repeatable).")
     ] = None,
-    since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Until this time (ISO 8601).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this time (ISO 8601; required: a bounded window).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Until this time (ISO 8601; default now).")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, max=10_000, help="Most results.")] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find sightings of the person in a probe photo, best first."""
+    """Find sightings of the person in a probe photo, best first.
+
+    A search belongs to an existing case (`citywatch case create`), names a
+    reason, and covers a bounded window (`--since`, at most
+    search.max_window_days) on the cameras given (default: all you may see).
+    Only data still inside the retention window is searched.
+    """
     from citywatch.app import current_actor, open_app
 
     t_since, t_until = parse_time(since, "--since"), parse_time(until, "--until")
@@ -607,6 +617,8 @@ def demo(
         prepare_home,
         shared_data_dir,
     )
+    from citywatch.governance.audit import verify_audit_trail
+    from citywatch.governance.cases import open_case
     from citywatch.governance.verification import verify
     from citywatch.governance.watchlist import decide
     from citywatch.search import trajectory
@@ -652,6 +664,7 @@ def demo(
             f"(entry {ent.identity_id}); demo-supervisor approved it"
         )
         clips = demo_clips(home)
+        open_case(a.store, "demo-investigator", DEMO_CASE, "DEMO ONLY - generated scene")
         auth = demo_authorisation(
             a.store, a.cfg.governance, ent.identity_id, [c.camera for c in clips], clips[0].recorded_at
         )
@@ -689,7 +702,18 @@ def demo(
                 )
         else:
             out.print("3. shared data not found ($CITYWATCH_DATA): real-footage part skipped")
-        hits = a.search(probe, DEMO_CASE, "demo of a retrospective search", "demo-investigator", limit=20)
+        t0 = min(c.recorded_at for c in clips)
+        hits = a.search(
+            probe,
+            DEMO_CASE,
+            "demo of a retrospective search",
+            "demo-investigator",
+            # the walk's cameras: the GIF strangers are a different scene (docs/calibration.md, known limits)
+            cameras=[c.camera for c in clips],
+            since=t0 - timedelta(hours=1),
+            until=t0 + timedelta(hours=2),
+            limit=20,
+        )
         positions = {c.name: (c.lat, c.lon) for c in a.cfg.cameras}
         path = trajectory(hits, a.threshold, positions)
         out.print(
@@ -702,13 +726,14 @@ def demo(
             out.print(
                 f"   {i}. {when} UTC at {stop.camera} ({stop.lat}, {stop.lon}), score {stop.best_score:.3f}"
             )
-        ok, bad = a.store.verify_audit()
-        n_audit = len(a.store.list_audit())
-        out.print(f"5. audit trail: {n_audit} entries, chain {'intact' if ok else f'BROKEN at {bad}'}")
+        chain = verify_audit_trail(a.store)
+        state = "intact" if chain.ok else f"BROKEN at entry {chain.first_bad_seq}: {chain.reason}"
+        out.print(f"5. audit trail (`citywatch audit verify`): {chain.entries} entries, chain {state}")
     finally:
         a.close()
     out.print(f"\nData directory: {home} (config.yaml, citywatch.db, thumbnails/, vectors/)")
     out.print(
         f"Try (with .venv/bin on PATH): citywatch search --data-dir {data_dir} --as demo-investigator "
-        f"--photo {probe} --case C-1 --reason 'why' --camera plaza"
+        f"--photo {probe} --case {DEMO_CASE} --reason 'why' --camera plaza "
+        f"--since {(t0 - timedelta(hours=1)).isoformat()} --until {(t0 + timedelta(hours=2)).isoformat()}"
     )

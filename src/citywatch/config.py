@@ -229,6 +229,12 @@ class VectorConfig(_Strict):
 
 class SearchConfig(_Strict):
     default_limit: int = Field(50, ge=1, le=10_000, description="Results returned when --limit is not given.")
+    max_window_days: int = Field(
+        31,
+        ge=1,
+        le=366,
+        description="Longest time window one search may cover; a search must name a bounded window.",
+    )
 
 
 class Config(_Strict):

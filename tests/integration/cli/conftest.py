@@ -18,6 +18,7 @@ from citywatch.config import GovernanceConfig
 from citywatch.demo import astronaut, render_walk
 from citywatch.governance.access import add_user
 from citywatch.governance.authorisations import grant, request
+from citywatch.governance.cases import open_case
 from citywatch.governance.watchlist import decide
 from citywatch.store.repo import Store
 
@@ -58,7 +59,7 @@ def world(tmp_path: Path, assets: tuple[Path, Path, Path]) -> World:
 
 @pytest.fixture
 def enrolled(world: World) -> World:
-    """``world`` with an approved entry (1) and a granted post-event authorisation for case C-1 on gate."""
+    """``world`` with an approved entry (1), case C-1 and a granted post-event authorisation of it on gate."""
     world.run(
         "enroll", "--watchlist", "wl", "--name", "Astronaut", "--photo", str(world.photo),
         "--legal-basis", "Test statute s.1", "--legal-reference", "ORD-1", "--provenance", "test asset",
@@ -67,6 +68,7 @@ def enrolled(world: World) -> World:
     now = datetime.now(UTC)
     with Store.open("", world.home) as store:
         decide(store, "sup", 1, approve=True)
+        open_case(store, "tester", "C-1", "test case")
         a = request(
             store, GovernanceConfig(), "tester", case_ref="C-1", authority="Test court", reference="AZ-1",
             purpose="listed_offence", use="post_event", targets=[1], cameras=["gate"],

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from cli_world import World, json_lines
 from PIL import Image
 
+from citywatch.app import open_app
 from citywatch.demo import astronaut
 from citywatch.store.repo import Store
 
@@ -50,9 +52,10 @@ def test_enroll_process_alert_and_search(enrolled: World) -> None:
     assert float(a["score"]) >= float(a["threshold"])  # type: ignore[arg-type]
     assert Path(str(a["thumbnail"])).is_file()
 
+    day = ("--since", (datetime.now(UTC) - timedelta(days=1)).isoformat())
     res = enrolled.run(
-        "search", "--photo", str(enrolled.probe), "--case", "C-1", "--reason", "test", "--json", check=True
-    )
+        "search", "--photo", str(enrolled.probe), "--case", "C-1", "--reason", "test", *day, "--json", check=True
+    )  # fmt: skip
     hits = json_lines(res.stdout)
     assert [h["camera"] for h in hits] == ["gate"]
     assert hits[0]["above_threshold"] is True
@@ -67,6 +70,7 @@ def test_enroll_process_alert_and_search(enrolled: World) -> None:
         "t",
         "--camera",
         "plaza",
+        *day,
         "--json",
         check=True,
     )
@@ -79,6 +83,8 @@ def test_enroll_process_alert_and_search(enrolled: World) -> None:
         "C-1",
         "--reason",
         "t",
+        "--since",
+        "1999-12-31",
         "--until",
         "2000-01-01",
         "--json",
@@ -199,6 +205,36 @@ def test_search_needs_case_and_reason(enrolled: World) -> None:
     assert res.returncode == 1 and "case reference" in res.stderr
     res = enrolled.run("search", "--photo", str(enrolled.probe), "--case", "C", "--reason", "")
     assert res.returncode == 1 and "reason" in res.stderr
+
+
+def test_search_needs_an_existing_case_and_a_bounded_window(enrolled: World) -> None:
+    probe = ("--photo", str(enrolled.probe), "--reason", "r")
+    res = enrolled.run("search", *probe, "--case", "NOPE-1", "--since", "2026-01-01")
+    assert res.returncode == 1 and "case 'NOPE-1' does not exist" in res.stderr
+    res = enrolled.run("search", *probe, "--case", "C-1")
+    assert res.returncode == 1 and "bounded time window" in res.stderr
+    res = enrolled.run("search", *probe, "--case", "C-1", "--since", "2020-01-01", "--until", "2020-03-01")
+    assert res.returncode == 1 and "longer than search.max_window_days = 31" in res.stderr
+    res = enrolled.run("search", *probe, "--case", "C-1", "--since", "2020-03-01", "--until", "2020-01-01")
+    assert res.returncode == 1 and "window is empty" in res.stderr
+    with Store.open("", enrolled.home) as store:
+        assert store.count_searches() == 0  # refused searches are not run
+
+
+def test_search_only_reaches_data_inside_retention(enrolled: World) -> None:
+    """A matched sighting is searchable for 30 days, then not, even before the retention job runs."""
+    enrolled.run("process", str(enrolled.clip), "--camera", "gate", "--case", "C-1", check=True)
+    with open_app(enrolled.config, enrolled.home) as app:
+        (s,) = app.store.list_sightings()
+        assert s.matched
+
+        def search(now: datetime) -> int:
+            hits = app.search(enrolled.probe, "C-1", "retention test", "tester",
+                              since=s.start - timedelta(hours=1), until=s.end + timedelta(hours=1), now=now)  # fmt: skip
+            return len(hits)
+
+        assert search(s.end + timedelta(days=29)) == 1
+        assert search(s.created_at + timedelta(days=30, minutes=1)) == 0
 
 
 def test_enroll_bad_photos(world: World, tmp_path: Path) -> None:
