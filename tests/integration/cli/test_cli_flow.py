@@ -461,3 +461,21 @@ def test_build_set(world: World, shared_data: Path, tmp_path: Path) -> None:
     assert (out / "pairs.txt").is_file() and (out / "identities").is_dir(), res.stdout
     header = (out / "pairs.txt").read_text().splitlines()[0]
     assert header.split()[0] == "10"
+
+
+def test_recognition_refused_on_a_camera_below_the_floor(enrolled: World) -> None:
+    """Below the capture-quality floor (or switched off) a camera stores sightings and never alerts."""
+    w = enrolled
+    w.config.write_text(w.config.read_text() + "governance:\n  min_eye_px: 500\n  min_quality_sightings: 1\n")
+    args = ("process", str(w.clip), "--camera", "gate", "--case", "C-1", "--json")
+    res = w.run(*args, check=True)  # no measured face yet: judged after the first one
+    assert [x["type"] for x in json_lines(res.stdout)] == ["sighting", "alert"]
+    res = w.run(*args, check=True)
+    lines = json_lines(res.stdout)
+    assert [x["type"] for x in lines] == ["sighting"] and lines[0]["identity"] is None
+    assert "recognition refused on camera 'gate': median inter-eye distance" in res.stderr
+    assert "below the floor of 500 px" in res.stderr
+    w.config.write_text(w.config.read_text().replace("name: gate\n", "name: gate\n    recognition: false\n"))
+    res = w.run(*args, check=True)
+    assert [x["type"] for x in json_lines(res.stdout)] == ["sighting"]
+    assert "recognition is switched off for camera 'gate'" in res.stderr
