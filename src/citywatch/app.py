@@ -38,11 +38,14 @@ from citywatch.errors import (
 )
 from citywatch.governance.access import Perm, require
 from citywatch.governance.authorisations import alert_scope, enforce_deadlines, restrict_gallery
+from citywatch.governance.config_audit import record_config_changes
 from citywatch.governance.quality import recognition_allowed
 from citywatch.governance.retention import in_window
 from citywatch.governance.watchlist import expiry_for
 from citywatch.images import encode_jpeg, load_image
+from citywatch.ingest.base import FrameSource
 from citywatch.ingest.sources import open_source
+from citywatch.log import scrub_url
 from citywatch.match import Matcher, resolve_threshold
 from citywatch.store.records import PhotoIn, SightingIn, SightingOut
 from citywatch.store.repo import Store
@@ -180,6 +183,7 @@ class App:
                 cost=cam.cost,
                 installed_on=cam.installed_on,
             )
+        record_config_changes(store, cfg)
 
     @classmethod
     def open(
@@ -429,6 +433,7 @@ class App:
         on_frame: Callable[[int, float], None] | None = None,
         recorded_at: datetime | None = None,
         max_frames: int | None = None,
+        frames: FrameSource | None = None,
     ) -> ProcessSummary:
         """Run one source through the pipeline as ``actor`` (``process``), storing a sighting per track.
 
@@ -444,6 +449,10 @@ class App:
         (``ProcessSummary.note`` says so). Urgent authorisations past their
         deadline are expired (outputs deleted) first. ``now`` injects the clock.
 
+        ``frames``: an already open source for ``source`` to read instead of opening
+        one (camera workers own the connection across runs, read its health
+        counters and close it to stop); it is closed when the run ends.
+
         Each sighting (and its alert) is committed before ``on_event`` hears of
         it. A corrupt file keeps every sighting found before the damage: the run
         is marked failed and :class:`CorruptMediaError` is raised afterwards.
@@ -455,7 +464,9 @@ class App:
         clock_now = now or datetime.now(UTC)
         case_ref = case_ref.strip() if case_ref and case_ref.strip() else None
         enforce_deadlines(self.store, who.name, now=clock_now)
-        src = open_source(camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest)
+        src = frames if frames is not None else open_source(
+            camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest
+        )
         live = src.live
         if recorded_at is None:
             path = Path(source)
@@ -478,6 +489,20 @@ class App:
             replace_unfinished=not live,
             case_ref=case_ref,
             authorisation_id=scope.run_authorisation(),
+        )
+        self.store.append_audit(
+            who.name,
+            "process",
+            f"run:{run_id}",
+            case_ref=case_ref,
+            role=who.role,
+            details={
+                "camera": camera,
+                "source": scrub_url(source),
+                "live": live,
+                "authorisations": [a.id for a in scope.authorisations],
+                "recognition": allowed,
+            },
         )
         summary = ProcessSummary(
             run_id=run_id,

@@ -56,13 +56,18 @@ def _view(a: AlertState, user: str) -> AlertView:
 def alerts_for(
     store: Store, acting: str, *, status: str | None = None, limit: int | None = None
 ) -> list[AlertView]:
-    """Alerts ``acting`` may see (``alerts.view``, their cameras only), newest first."""
+    """Alerts ``acting`` may see (``alerts.view``, their cameras only), newest first; audited ``alerts.view``."""
     actor = require(store, acting, Perm.ALERTS_VIEW)
-    return [
+    views = [
         _view(a, actor.name)
         for a in list_alert_states(store, status=status, limit=limit)
         if actor.sees_camera(a.camera)
     ]
+    store.append_audit(
+        actor.name, "alerts.view", "alerts", role=actor.role,
+        details={"status": status, "count": len(views), "ids": [v.id for v in views[:200]]},
+    )  # fmt: skip
+    return views
 
 
 def verify(

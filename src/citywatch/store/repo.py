@@ -33,6 +33,7 @@ sighting's start.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import logging
@@ -78,6 +79,12 @@ GENESIS_HASH = "0" * 64
 _AUDIT_LOCK_KEY = 0x63697479  # "city": PostgreSQL advisory lock serialising audit appends
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _CHUNK = 500  # ids per IN (...) clause
+
+AUDIT_CLIENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "citywatch_audit_client", default=None
+)
+"""Where the current request came from (the API sets it per request): the default ``client`` of
+:meth:`Store.append_audit`, so entries appended by governance functions name the client address too."""
 
 
 def canonical_json(obj: Any) -> str:
@@ -963,6 +970,8 @@ class Store:
         """
         if not actor or not action:
             raise StoreError("audit entries need an actor and an action")
+        if client is None:
+            client = AUDIT_CLIENT.get()
         details_text = canonical_json(details) if details is not None else None
         for attempt in range(5):
             try:
@@ -1024,6 +1033,18 @@ class Store:
                     return False, row.seq
                 prev, expected = row.hash, expected + 1
         return True, None
+
+    def last_audit(self, action: str) -> AuditRecord | None:
+        """The newest audit entry with this action, if any."""
+        q = (
+            select(m.AuditEntry)
+            .where(m.AuditEntry.action == action)
+            .order_by(m.AuditEntry.seq.desc())
+            .limit(1)
+        )
+        with self._session() as s:
+            row = s.scalar(q)
+            return _audit_record(row) if row is not None else None
 
     def list_audit(self, since_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
         q = select(m.AuditEntry).where(m.AuditEntry.seq > since_seq).order_by(m.AuditEntry.seq)
@@ -1161,4 +1182,12 @@ class Store:
             return sorted(s.scalars(select(m.Sighting.day).distinct()))
 
 
-__all__ = ["GENESIS_HASH", "ReconcileReport", "Store", "audit_hash", "canonical_json", "day_of"]
+__all__ = [
+    "AUDIT_CLIENT",
+    "GENESIS_HASH",
+    "ReconcileReport",
+    "Store",
+    "audit_hash",
+    "canonical_json",
+    "day_of",
+]

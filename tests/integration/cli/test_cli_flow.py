@@ -147,7 +147,8 @@ def test_scripted_flow_as_users(world: World) -> None:
         actions = [e.action for e in store.list_audit()]
     assert ok
     for action in ("watchlist.request", "watchlist.approve", "authorisation.request", "authorisation.grant",
-                   "alert.decision", "alert.confirmed", "user.create"):  # fmt: skip
+                   "alert.decision", "alert.confirmed", "user.create", "alerts.view", "process",
+                   "config.change"):  # fmt: skip
         assert action in actions
 
 
