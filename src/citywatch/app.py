@@ -31,6 +31,7 @@ from citywatch.engine.pipeline import CameraPipeline, TrackOutcome
 from citywatch.engine.verify import FaceVerifier
 from citywatch.errors import (
     CorruptMediaError,
+    ModelError,
     MultipleFacesError,
     NoFaceError,
     NotFoundError,
@@ -165,10 +166,15 @@ def simulate_capture(image: ImageArray, face: FaceInput, eye_px: float) -> Image
 class App:
     """Everything built from one configuration and one data directory."""
 
-    def __init__(self, cfg: Config, home: Path, store: Store) -> None:
+    def __init__(self, cfg: Config, home: Path, store: Store, *, worker: bool = False) -> None:
+        """``worker``: a camera worker's App (``engine/``), built from a config holding only its
+        camera; the process that started the workers already stored the cameras and audited the
+        configuration, so a worker does neither (it would record every other camera as removed)."""
         self.cfg = cfg
         self.home = home
         self.store = store
+        if worker:
+            return
         for cam in cfg.cameras:
             store.upsert_camera(
                 cam.name,
@@ -195,7 +201,7 @@ class App:
             if config_path is None and (home / "config.yaml").is_file():
                 config_path = home / "config.yaml"
             cfg = load_config(config_path)
-        return cls(cfg, home, Store.open(cfg.database.url, home))
+        return cls(cfg, home, Store.open(cfg.database.url, home, vectors=cfg.vectors))
 
     def close(self) -> None:
         for name in ("detector", "photo_detector", "verifier"):
@@ -213,7 +219,7 @@ class App:
 
     @cached_property
     def detector(self) -> FaceDetector:
-        det = build_detector(self.cfg.detector)
+        det = build_detector(self.cfg.detector, self.home / "models")
         det.load()
         return det
 
@@ -235,7 +241,7 @@ class App:
 
     @cached_property
     def embedder(self) -> FaceEmbedder:
-        emb = build_embedder(self.cfg.embedder)
+        emb = build_embedder(self.cfg.embedder, self.home / "models")
         emb.load()
         return emb
 
@@ -282,6 +288,23 @@ class App:
                 )
             i = int(big[0])
         return FaceInput(image, dets.xyxy[i], dets.kps[i])
+
+    def check_vector_space(self) -> None:
+        """Refuse to search when the store holds only vectors of other embedders.
+
+        A new embedder is a new vector space: searching it would find nothing
+        and look like "this person was never seen".
+        """
+        model = self.embedder.model_id
+        if self.store.vector_index(model) is not None:
+            return
+        held = sorted(self.store.vectors.models() - {model})
+        if held:
+            raise ModelError(
+                f"no sightings here were embedded with {model!r} (the configured embedder); this data "
+                f"directory holds vectors of {', '.join(held)}. Vectors of two embedders cannot be compared: "
+                f"configure that embedder again, or process the footage anew with {model!r}"
+            )
 
     def embed_photo(self, path: Path, policy: Literal["single", "centre"] = "single") -> FloatArray:
         """Load, detect and embed one photo; NoFaceError/MultipleFacesError/InvalidImageError name it."""
@@ -590,17 +613,30 @@ class App:
                         )
                     )
 
+        store_seconds = [0.0]
+
+        def persist_timed(outcomes: list[TrackOutcome]) -> None:
+            t_store = time.perf_counter()
+            persist(outcomes)
+            store_seconds[0] += time.perf_counter() - t_store
+
+        decode_seconds = 0.0
         try:
             with src:
+                t_loop = time.perf_counter()
                 for frame in src:
                     summary.frames += 1
-                    persist(pipe.feed(frame))
+                    persist_timed(pipe.feed(frame))
                     if on_frame is not None:
                         on_frame(frame.index, frame.timestamp)
                     if max_frames is not None and summary.frames >= max_frames:
                         break
+                # what the loop spent outside the pipeline and the store: decoding and sampling
+                decode_seconds = (
+                    time.perf_counter() - t_loop - sum(pipe.times.seconds.values()) - store_seconds[0]
+                )
                 summary.stats = src.stats
-            persist(pipe.finish())
+            persist_timed(pipe.finish())
             summary.stats = replace(summary.stats, motion_skipped=pipe.times.motion_skipped)
         except CorruptMediaError as exc:
             # keep what the intact part of the file gave us
@@ -610,7 +646,7 @@ class App:
             summary.seconds = time.perf_counter() - t0
             raise
         summary.seconds = time.perf_counter() - t0
-        summary.stage_seconds = dict(pipe.times.seconds)
+        summary.stage_seconds = {"decode": decode_seconds, **pipe.times.seconds, "store": store_seconds[0]}
         self.store.finish_run(run_id, summary.frames, "done")
         return summary
 
@@ -659,6 +695,7 @@ class App:
             cameras = cameras or None  # no configured cameras: every camera that has sightings
         limit = limit or self.cfg.search.default_limit
         probe_sha = hashlib.sha256(photo.read_bytes()).hexdigest() if photo.is_file() else None
+        self.check_vector_space()
         vec = self.embed_photo(photo, "single")
         retention = self.cfg.governance.retention
         # over-fetch: a late retention job may leave expired rows that are filtered out below

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from citywatch.commands import access, audit, export
+from citywatch.commands import access, audit, events, export, models, serve
 from citywatch.commands.common import (
     ActorOpt,
     ConfigOpt,
@@ -48,7 +48,7 @@ eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluation on labell
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
 # accountability commands live in their own modules (citywatch.commands.*)
-for _module in (access, audit, export):
+for _module in (access, audit, events, export, models, serve):
     _module.register(app)
 
 
@@ -639,7 +639,7 @@ def demo(
         "[yellow]GENERATED DEMO[/]: the person below is a public-domain NASA portrait shipped with "
         "scikit-image, pasted into synthetic camera scenes. No real person is tracked in this part.",
     )
-    a = App(cfg, home, Store.open(cfg.database.url, home))
+    a = App(cfg, home, Store.open(cfg.database.url, home, vectors=cfg.vectors))
     try:
         photo = home / "demo-scene" / "astronaut-enrolment.png"
         probe = home / "demo-scene" / "astronaut-probe.png"

@@ -67,7 +67,55 @@ class DlibCnnConfig(_Strict):
     min_confidence: float = Field(0.0, description="Minimum MMOD score.")
 
 
-DetectorConfig = Annotated[BlazeFaceConfig | DlibHogConfig | DlibCnnConfig, Field(discriminator="type")]
+class _OnnxModelConfig(_Strict):
+    """Fields every ONNX plugin shares: where its weights are and what runs them."""
+
+    model_path: str = Field(
+        "",
+        description="The .onnx file. Empty: <data-dir>/models/<the catalogue's file name> "
+        "(`citywatch models pull NAME` puts it there).",
+    )
+    providers: tuple[str, ...] = Field(
+        ("CPUExecutionProvider",),
+        description="ONNX Runtime execution providers in order of preference, e.g. "
+        "[CUDAExecutionProvider, CPUExecutionProvider]; missing ones are skipped with a warning.",
+    )
+    threads: int = Field(
+        1, ge=0, description="Intra-op threads per session (0: ONNX Runtime's default, every core)."
+    )
+
+
+class YuNetConfig(_Strict):
+    type: Literal["yunet"] = Field(
+        "yunet", description="OpenCV YuNet (cv2.FaceDetectorYN, MIT): small and fast, 5 landmarks."
+    )
+    model_path: str = Field(
+        "", description="face_detection_yunet_2023mar.onnx. Empty: <data-dir>/models/<that file>."
+    )
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0, description="Minimum face score.")
+    nms_iou: float = Field(0.3, gt=0.0, le=1.0, description="IoU above which overlapping boxes merge.")
+    top_k: int = Field(5000, ge=1, description="Candidates kept before non-maximum suppression.")
+    max_side: int = Field(
+        0, ge=0, description="Downscale frames whose longer side exceeds this before detecting (0: never)."
+    )
+
+
+class ScrfdConfig(_OnnxModelConfig):
+    type: Literal["scrfd"] = Field(
+        "scrfd",
+        description="InsightFace SCRFD on ONNX Runtime (weights non-commercial research only, e.g. buffalo_l "
+        "det_10g.onnx); needs a model with landmarks (*_bnkps / *_kps).",
+    )
+    input_size: int = Field(
+        640, ge=32, multiple_of=32, description="Square input side for models without a fixed input size."
+    )
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Minimum face score.")
+    nms_iou: float = Field(0.4, gt=0.0, le=1.0, description="IoU above which overlapping boxes merge.")
+
+
+DetectorConfig = Annotated[
+    BlazeFaceConfig | DlibHogConfig | DlibCnnConfig | YuNetConfig | ScrfdConfig, Field(discriminator="type")
+]
 
 
 # --- embed ----------------------------------------------------------------
@@ -83,7 +131,37 @@ class DlibResnetConfig(_Strict):
     batch_size: int = Field(16, ge=1, description="Faces per forward pass.")
 
 
-EmbedderConfig = Annotated[DlibResnetConfig, Field(discriminator="type")]
+class _OnnxEmbedderConfig(_OnnxModelConfig):
+    batch_size: int = Field(
+        16, ge=1, description="Faces per forward pass (models with a fixed batch run one by one)."
+    )
+    model_id: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        description="Name of the vector space these weights make. Empty: <type>-<file stem>. "
+        "Vectors of two model ids are never compared.",
+    )
+
+
+class SFaceConfig(_OnnxEmbedderConfig):
+    type: Literal["sface"] = Field("sface", description="OpenCV SFace (Apache-2.0), 128-d, on ONNX Runtime.")
+
+
+class ArcFaceConfig(_OnnxEmbedderConfig):
+    type: Literal["arcface"] = Field(
+        "arcface",
+        description="InsightFace ArcFace on ONNX Runtime, 512-d (buffalo_l w600k_r50.onnx: non-commercial "
+        "research only).",
+    )
+    input_mean: float = Field(
+        127.5,
+        description="Subtracted from each pixel (0-255). InsightFace models since 2021 (buffalo_l, antelopev2) "
+        "use 127.5; old MXNet exports that normalise inside the graph need 0.",
+    )
+    input_std: float = Field(127.5, gt=0, description="Each pixel is then divided by this (MXNet exports: 1).")
+
+
+EmbedderConfig = Annotated[DlibResnetConfig | SFaceConfig | ArcFaceConfig, Field(discriminator="type")]
 
 
 # --- track / match --------------------------------------------------------
@@ -130,6 +208,11 @@ class MotionConfig(_Strict):
     )
     keepalive_seconds: float = Field(
         2.0, ge=0, description="Detect anyway at least this often, so a still face is not missed (0: never)."
+    )
+    focus: bool = Field(
+        True,
+        description="Between keepalive frames, detect only around moving areas and tracked faces (closer "
+        "crops, fewer model runs); off: every frame that passes the gate gets a full pass.",
     )
 
 
@@ -224,7 +307,114 @@ class DatabaseConfig(_Strict):
 
 
 class VectorConfig(_Strict):
-    uri: str = Field("", description="Empty: FAISS files in the data directory.")
+    uri: str = Field(
+        "",
+        description="Empty: FAISS files in the data directory (one process writes, embedded use). "
+        "Otherwise Milvus: a server URI (http://host:19530) or a milvus-lite file ending in .db "
+        "(relative to the data directory; single process only).",
+    )
+    token_env: str = Field(
+        "CITYWATCH_MILVUS_TOKEN",
+        description="Environment variable holding the Milvus token or user:password (never put it in this file).",
+    )
+    collection_prefix: str = Field(
+        "citywatch",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Milvus collection names start with this (one collection per embedding model).",
+    )
+    index_type: Literal["FLAT", "HNSW"] = Field(
+        "HNSW",
+        description="Milvus vector index: FLAT is exact (brute force); HNSW is approximate and fast at scale.",
+    )
+    hnsw_ef: int = Field(
+        128,
+        ge=1,
+        le=32768,
+        description="HNSW search breadth (raised to k when k is larger): recall vs speed.",
+    )
+
+
+# --- events (alerts out) ----------------------------------------------------
+
+
+class MqttConfig(_Strict):
+    """MQTT publisher (MQTT 5) with Home Assistant discovery."""
+
+    enabled: bool = Field(False, description="Publish alerts to an MQTT broker.")
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    username: str = Field("", description="Broker user name (empty: anonymous).")
+    password_env: str = Field(
+        "CITYWATCH_MQTT_PASSWORD",
+        description="Environment variable holding the broker password (never put it in this file).",
+    )
+    client_id: str = Field("citywatch-events", description="MQTT client id (unique per dispatcher).")
+    topic_prefix: str = Field(
+        "citywatch",
+        pattern=r"^[^#+/][^#+]*$",
+        description="Alerts go to <prefix>/alerts; each camera's last alert to <prefix>/<camera>/alert "
+        "(retained).",
+    )
+    qos: Literal[1, 2] = Field(1, description="Delivery guarantee to the broker (1: at least once).")
+    keepalive_seconds: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval.")
+    publish_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="How long to wait for the broker's acknowledgement before retrying."
+    )
+    discovery: bool = Field(
+        True, description="Announce one Home Assistant sensor per camera (retained config messages)."
+    )
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix.")
+
+
+class WebhookConfig(_Strict):
+    """One HTTP endpoint that receives alerts as signed JSON POSTs."""
+
+    name: str = Field(
+        ..., pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique name (in logs and the outbox)."
+    )
+    url: str = Field(..., pattern=r"^https?://", description="Endpoint (http:// or https://).")
+    secret_env: str = Field(
+        "CITYWATCH_WEBHOOK_SECRET",
+        description="Environment variable holding the HMAC-SHA256 signing secret (never put it in this file).",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Per-request timeout.")
+
+
+class EventsConfig(_Strict):
+    """Alerts out: every alert is committed with its outbox row, then delivered at least once."""
+
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publisher.")
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="Webhook endpoints.")
+    include_names: bool = Field(
+        False,
+        description="Put the watchlist entry's name in alert messages. Off: an alert is a lead for a "
+        "human to verify, not an identification, and messages leave this system.",
+    )
+    max_attempts: int = Field(
+        12, ge=1, le=1000, description="Delivery attempts per destination before an alert is marked dead."
+    )
+    backoff_seconds: float = Field(
+        2.0, gt=0, le=3600, description="Wait after the first failed attempt; doubles after each failure."
+    )
+    backoff_max_seconds: float = Field(600.0, gt=0, description="Longest wait between two attempts.")
+    poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the dispatcher looks for new alerts when idle."
+    )
+    batch_size: int = Field(100, ge=1, le=10_000, description="Outbox rows handled per round.")
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A claimed row is left to its dispatcher this long before another one retries it.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_webhooks(self) -> EventsConfig:
+        names = [w.name for w in self.webhooks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"events.webhooks: duplicate webhook name(s) {dupes}")
+        return self
 
 
 class SearchConfig(_Strict):
@@ -234,6 +424,91 @@ class SearchConfig(_Strict):
         ge=1,
         le=366,
         description="Longest time window one search may cover; a search must name a bounded window.",
+    )
+
+
+class ApiConfig(_Strict):
+    """The REST API and console served by ``citywatch serve``. Login protection cannot be switched off."""
+
+    session_hours: float = Field(12.0, gt=0, le=24 * 7, description="A console login lasts this long.")
+    token_max_days: int = Field(365, ge=1, le=3650, description="Longest validity of an API bearer token.")
+    login_max_failures: int = Field(
+        5, ge=1, le=20, description="Failed logins per user and client address within the window before 429."
+    )
+    login_window_seconds: float = Field(
+        60.0, ge=10, le=3600, description="The window failed logins are counted in."
+    )
+    cookie_secure: bool = Field(
+        False, description="Send cookies only over HTTPS (set when serving behind TLS)."
+    )
+    max_upload_mb: float = Field(20.0, gt=0, le=200, description="Largest photo upload accepted.")
+    alert_poll_seconds: float = Field(
+        0.1,
+        ge=0.02,
+        le=5.0,
+        description="How often the live alert stream looks for new alerts committed by camera workers.",
+    )
+
+
+class ConsoleConfig(_Strict):
+    """The operator console's look; nothing here can widen what a user may see."""
+
+    map_tile_url: str = Field(
+        "",
+        description="Optional map tile URL template (e.g. https://tile.example.org/{z}/{x}/{y}.png) drawn "
+        "under the camera markers. Empty: a plain background with a grid, which works offline.",
+    )
+    map_tile_attribution: str = Field("", description="Attribution shown with the map tiles.")
+
+
+class FleetConfig(_Strict):
+    """The camera fleet that ``citywatch serve`` runs: one worker per enabled camera."""
+
+    service_user: str = Field(
+        "citywatch-fleet",
+        min_length=1,
+        description="User the camera workers process as (needs the `process` permission). Created on "
+        "first start as a password-less service account (role admin, cannot log in) once a first "
+        "admin exists; audited as user.create.",
+    )
+    restart_min_seconds: float = Field(1.0, gt=0, description="First wait before restarting a dead worker.")
+    restart_max_seconds: float = Field(
+        60.0, gt=0, description="Longest wait between restarts; a worker that ran this long resets it."
+    )
+    health_seconds: float = Field(1.0, gt=0, le=60, description="How often workers report their health.")
+    live_frame_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How often each camera's latest frame is written to <data dir>/live/<camera>.jpg "
+        "for the console tiles (0: never). The file is overwritten in place and deleted when the camera stops.",
+    )
+    live_frame_quality: int = Field(70, ge=10, le=95, description="JPEG quality of the live frames.")
+    stop_seconds: float = Field(
+        10.0, gt=0, description="Grace period for a worker to finish its open tracks before it is killed."
+    )
+
+
+class RayConfig(_Strict):
+    """The Ray engine: camera workers and recognition as Ray actors (``engine: ray``)."""
+
+    address: str = Field(
+        "",
+        description="Ray cluster to join (host:port of the head, or 'auto'). Empty: start a local Ray "
+        "instance in this process. Env: CITYWATCH_RAY_ADDRESS.",
+    )
+    namespace: str = Field("citywatch", min_length=1, description="Ray namespace of the named actors.")
+    camera_cpus: float = Field(
+        1.0, gt=0, description="CPUs reserved per camera actor (decode, detect, track)."
+    )
+    recognition_actors: int = Field(1, ge=1, description="Recognition actors (batched embedding).")
+    recognition_cpus: float = Field(1.0, ge=0, description="CPUs reserved per recognition actor.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per recognition actor (0: CPU only).")
+    batch_size: int = Field(32, ge=1, description="Most faces one recognition forward pass takes.")
+    batch_wait_ms: float = Field(
+        10.0, ge=0, description="How long a recognition actor waits to fill a batch (latency vs throughput)."
+    )
+    max_restarts: int = Field(
+        -1, ge=-1, description="Times Ray restarts a dead actor (-1: forever); its work is retried."
     )
 
 
@@ -248,8 +523,17 @@ class Config(_Strict):
     cameras: list[CameraConfig] = Field(default_factory=list, description="Configured cameras.")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Relational store.")
     vectors: VectorConfig = Field(default_factory=VectorConfig, description="Vector store.")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="Alerts out: MQTT and webhooks.")
     search: SearchConfig = Field(default_factory=SearchConfig, description="Retrospective search.")
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig, description="Safeguards.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="REST API, console logins and sessions.")
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig, description="Operator console.")
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where camera workers run: local worker processes, or Ray actors (env CITYWATCH_ENGINE).",
+    )
+    fleet: FleetConfig = Field(default_factory=FleetConfig, description="Camera fleet supervision.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Ray engine settings.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level.")
 
     @model_validator(mode="after")
@@ -285,6 +569,10 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             path = ["database", "url"]
         elif name == "vector_uri":
             path = ["vectors", "uri"]
+        elif name == "engine":
+            path = ["engine"]
+        elif name == "ray_address":
+            path = ["ray", "address"]
         elif "__" in name:
             path = name.split("__")
         else:
@@ -293,7 +581,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:
             value = raw
-        if path[-1] == "url" or path[-1] == "uri":
+        if path[-1] in ("url", "uri", "address"):
             value = raw  # URLs stay strings even if they look like YAML
         node = out
         for part in path[:-1]:
@@ -347,7 +635,21 @@ def _issues(err: ValidationError, root: yaml.Node | None) -> list[ConfigIssue]:
     issues = []
     for e in err.errors():
         # drop discriminator tags that pydantic inserts into the location
-        loc = tuple(p for p in e["loc"] if p not in ("blazeface", "dlib_hog", "dlib_cnn", "dlib_resnet"))
+        loc = tuple(
+            p
+            for p in e["loc"]
+            if p
+            not in (
+                "blazeface",
+                "dlib_hog",
+                "dlib_cnn",
+                "yunet",
+                "scrfd",
+                "dlib_resnet",
+                "sface",
+                "arcface",
+            )
+        )
         value = e.get("input")
         issues.append(
             ConfigIssue(

@@ -19,6 +19,8 @@ from citywatch.commands.common import (
     DataDirOpt,
     JsonOpt,
     emit,
+    err,
+    fail,
     handled,
     out,
     parse_time,
@@ -51,6 +53,36 @@ def _clock(now: str | None) -> datetime:
 # --- users --------------------------------------------------------------------------
 
 
+PasswordOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--password/--no-password",
+        help="Prompt for a password (default: prompt only for the first admin on a terminal).",
+    ),
+]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts).")
+]
+
+
+def _read_password(name: str, prompt: bool | None, from_stdin: bool, default_prompt: bool) -> str | None:
+    """The new password of ``name`` from stdin, a prompt, or ``None`` (no password set)."""
+    import sys
+
+    from citywatch.api.security import check_password_policy
+
+    if from_stdin:
+        pw = sys.stdin.readline().rstrip("\r\n")
+        if not pw:
+            raise fail("--password-stdin: no password on stdin")
+    elif prompt or (prompt is None and default_prompt and sys.stdin.isatty()):
+        pw = typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    else:
+        return None
+    check_password_policy(pw, name)
+    return pw
+
+
 @users_app.command("create")
 @handled
 def users_create(
@@ -59,27 +91,124 @@ def users_create(
     camera: Annotated[
         list[str] | None, typer.Option("--camera", help="Limit the user to these cameras (repeatable).")
     ] = None,
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a user. The first user must be an admin and needs no acting user; then an admin must act."""
+    """Create a user. The first user must be an admin and needs no acting user; then an admin must act.
+
+    There is no default password: give one (``--password`` prompts, ``--password-stdin`` reads a
+    line) or the user can use the CLI but not log in to the console or the API until
+    ``citywatch users password NAME`` sets one.
+    """
     import os
 
+    from citywatch.api.security import hash_password
     from citywatch.app import open_app
     from citywatch.governance.access import add_user
+    from citywatch.store.auth import set_password_hash
+    from citywatch.store.users import count_users
 
     acting = actor or os.environ.get("CITYWATCH_USER")
     with open_app(config, data_dir) as a:
         for c in camera or ():
             a.camera(c)
+        first = count_users(a.store) == 0
+        pw = _read_password(name, password, password_stdin, default_prompt=first)
         rec = add_user(a.store, acting, name, role, camera or None)
+        if pw is not None:
+            rec = set_password_hash(a.store, rec.name, hash_password(pw))
+            a.store.append_audit(
+                rec.created_by, "user.password", f"user:{rec.name}", details={"by": "cli", "bootstrap": first}
+            )
     if as_json:
-        emit({"name": rec.name, "role": rec.role, "cameras": rec.cameras, "created_by": rec.created_by})
+        emit(
+            {
+                "name": rec.name, "role": rec.role, "cameras": rec.cameras, "created_by": rec.created_by,
+                "has_password": rec.has_password,
+            }
+        )  # fmt: skip
     else:
         cams = ", ".join(rec.cameras) if rec.cameras is not None else "all cameras"
         out.print(f"created user [bold]{rec.name}[/] (role {rec.role}; {cams})", highlight=False)
+        if not rec.has_password:
+            err.print(
+                f"note: {rec.name} has no password: CLI only, no console or API login until "
+                f"`citywatch users password {rec.name}` sets one",
+                highlight=False,
+            )
+
+
+@users_app.command("password")
+@handled
+def users_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: PasswordStdinOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Set a user's password (yourself, or anyone as an admin); ends their console sessions."""
+    from citywatch.api.security import hash_password
+    from citywatch.app import current_actor, open_app
+    from citywatch.governance.access import Perm, get_actor, require
+    from citywatch.store.auth import set_password_hash
+
+    with open_app(config, data_dir) as a:
+        who = get_actor(a.store, current_actor(actor))
+        if who.name != name:
+            require(a.store, who.name, Perm.USERS_MANAGE)
+        pw = _read_password(name, True, password_stdin, default_prompt=True)
+        if pw is None:
+            raise fail("no password given")
+        set_password_hash(a.store, name, hash_password(pw))
+        a.store.append_audit(who.name, "user.password", f"user:{name}", role=who.role, details={"by": "cli"})
+    out.print(f"password of [bold]{name}[/] set; their console sessions ended", highlight=False)
+
+
+@users_app.command("token")
+@handled
+def users_token(
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "",
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Validity (default api.token_max_days).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API bearer token for yourself (--as); it is printed once, only its hash is kept."""
+    from datetime import timedelta
+
+    from citywatch.api.security import digest, new_token
+    from citywatch.app import current_actor, open_app
+    from citywatch.governance.access import get_actor
+    from citywatch.store.auth import add_token
+
+    with open_app(config, data_dir) as a:
+        who = get_actor(a.store, current_actor(actor))
+        limit = a.cfg.api.token_max_days
+        d = min(days or limit, limit)
+        token = new_token()
+        rec = add_token(
+            a.store, who.name, digest(token), token[:10], label, datetime.now(UTC) + timedelta(days=d)
+        )
+        a.store.append_audit(
+            who.name,
+            "auth.token_create",
+            f"token:{rec.id}",
+            role=who.role,
+            details={"label": label, "days": d},
+        )
+    if as_json:
+        emit({"id": rec.id, "token": token, "expires_at": _iso(rec.expires_at)})
+    else:
+        out.print(token, highlight=False)
+        err.print(f"token {rec.id} for {who.name}, expires {_iso(rec.expires_at)}; it is not shown again")
 
 
 @users_app.command("list")

@@ -1,7 +1,8 @@
 """citywatch.detect: faces in a frame (boxes, scores, five landmarks).
 
 Plugins: ``blazeface`` (MediaPipe BlazeFace on LiteRT, tiled for small faces),
-``dlib_hog`` and ``dlib_cnn``. Build one from config with :func:`build_detector`.
+``dlib_hog``, ``dlib_cnn``, and with user-supplied weights ``yunet`` (OpenCV
+DNN) and ``scrfd`` (ONNX Runtime). Build one from config with :func:`build_detector`.
 """
 
 from citywatch.detect.base import (

@@ -176,6 +176,26 @@ class FaceDetector(ABC):
         self.load()
         return self._detect(image)
 
+    def detect_focus(self, image: ImageArray, focus: FloatArray) -> FaceDetections:
+        """Faces in ``image`` looking only in and around the ``(N, 4)`` ``focus`` boxes (frame pixels).
+
+        For video: the boxes are where something moved or a face was tracked, so
+        a detector that must otherwise cover the whole frame at high resolution
+        (BlazeFace's tiles) can look closely at a few small crops instead. Empty
+        ``focus``: nothing to look at, no faces. The default looks everywhere
+        (plugins without a cheaper way to focus); a plugin may also fall back to
+        a full pass when the boxes are too large to gain anything.
+        """
+        check_image(image)
+        self.load()
+        boxes = np.asarray(focus, np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
+            return FaceDetections.empty()
+        return self._detect_focus(image, boxes)
+
+    def _detect_focus(self, image: ImageArray, focus: FloatArray) -> FaceDetections:
+        return self._detect(image)
+
     def close(self) -> None:
         """Release the model; :meth:`load` (or :meth:`detect`) brings it back."""
         if self._loaded:

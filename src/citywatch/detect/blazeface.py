@@ -52,6 +52,8 @@ _VARIANTS: dict[str, _Variant] = {
 
 _NUM_KEYPOINTS = 6
 _RAW_SCORE_CLIP = 80.0  # MediaPipe clips at 100; exp(100) overflows float32
+FOCUS_MARGIN = 1.3
+"""A focus box counts this much larger than it is (a walker's head near the edge of the moving area)."""
 
 
 def ssd_anchor_centres(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> FloatArray:
@@ -212,9 +214,44 @@ class BlazeFaceDetector(FaceDetector):
         kps = raw[:, 4:].reshape(-1, _NUM_KEYPOINTS, 2) + anchors[:, None, :]
         return xyxy.astype(np.float32), scores[keep].astype(np.float32), kps.astype(np.float32)
 
+    def _focus_regions(self, h: int, w: int, focus: FloatArray) -> list[tuple[int, int, int]] | None:
+        """The whole-frame pass plus only the tiles that overlap a focus box; None: nothing to skip.
+
+        The tiles keep their usual places and sizes, so a face inside a tile that
+        runs is found exactly as by a full pass (crops placed around the boxes
+        instead would shift the anchor grid, and faces near the score threshold
+        come and go with it). Tiles where nothing moved and nobody is tracked
+        are skipped; the keepalive's full passes look there.
+        """
+        regions = self._regions(h, w)
+        whole = [r for r in regions if r[2] >= max(h, w)]
+        tiles = [r for r in regions if r[2] < max(h, w)]
+        if not tiles:
+            return None
+        grow = (FOCUS_MARGIN - 1.0) / 2.0
+        size = np.maximum(focus[:, 2:] - focus[:, :2], 1.0)
+        lo = focus[:, :2] - grow * size
+        hi = focus[:, 2:] + grow * size
+        keep = [
+            (x0, y0, side)
+            for x0, y0, side in tiles
+            if bool(np.any((lo[:, 0] < x0 + side) & (hi[:, 0] > x0) & (lo[:, 1] < y0 + side) & (hi[:, 1] > y0)))
+        ]
+        return whole + keep
+
+    def _detect_focus(self, image: ImageArray, focus: FloatArray) -> FaceDetections:
+        h, w = image.shape[:2]
+        regions = self._focus_regions(h, w, focus)
+        if regions is None:
+            return self._detect(image)
+        return self._run(image, regions)
+
     def _detect(self, image: ImageArray) -> FaceDetections:
         h, w = image.shape[:2]
-        regions = self._regions(h, w)
+        return self._run(image, self._regions(h, w))
+
+    def _run(self, image: ImageArray, regions: list[tuple[int, int, int]]) -> FaceDetections:
+        h, w = image.shape[:2]
         batch = np.stack([self._letterbox(image, x0, y0, side) for x0, y0, side in regions])
         raw_boxes, raw_scores = self._infer(batch)
         size = float(self._variant.size)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from citywatch.config import DlibResnetConfig
-from citywatch.embed.base import FaceEmbedder, FaceInput
+from citywatch.embed.base import FaceEmbedder, FaceInput, l2_normalise
 from citywatch.errors import ModelError
 from citywatch.types import FloatArray, ImageArray
 
@@ -68,6 +68,23 @@ class DlibResnetEmbedder(FaceEmbedder):
             raise ModelError(f"dlib embedder: cannot import dlib/face_recognition_models: {exc}") from exc
         self._sp = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
         self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+        logger.info("dlib embedder on %s", self.device)
+
+    @property
+    def device(self) -> str:
+        """Where the network runs: dlib picks the GPU by itself when it was built with CUDA."""
+        import dlib
+
+        if getattr(dlib, "DLIB_USE_CUDA", False):
+            try:
+                count = int(dlib.cuda.get_num_devices())
+            except (AttributeError, RuntimeError):
+                count = 0
+            if count > 0:
+                return f"cuda ({count} device{'s' if count > 1 else ''})"
+            return "cpu (CUDA build, but no CUDA device found)"
+        blas = " with BLAS" if getattr(dlib, "DLIB_USE_BLAS", False) else " without BLAS"
+        return "cpu" + blas
 
     def chip(self, face: FaceInput) -> ImageArray:
         """The 150x150 aligned chip dlib's network expects (useful for thumbnails and tests)."""
@@ -81,17 +98,16 @@ class DlibResnetEmbedder(FaceEmbedder):
         chip: ImageArray = dlib.get_face_chip(img, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
         return chip
 
-    def embed(self, faces: Sequence[FaceInput]) -> FloatArray:
+    def align(self, faces: Sequence[FaceInput]) -> list[ImageArray]:
+        return [self.chip(f) for f in faces]
+
+    def embed_aligned(self, chips: Sequence[ImageArray]) -> FloatArray:
         self.load()
-        if not faces:
+        if not chips:
             return np.zeros((0, self.dim), np.float32)
-        chips = [self.chip(f) for f in faces]
         out = np.zeros((len(chips), self.dim), np.float32)
         bs = self.cfg.batch_size
         for i in range(0, len(chips), bs):
-            vecs = self._net.compute_face_descriptor(chips[i : i + bs], num_jitters=self.cfg.jitter)
+            vecs = self._net.compute_face_descriptor(list(chips[i : i + bs]), num_jitters=self.cfg.jitter)
             out[i : i + bs] = np.asarray([np.asarray(v) for v in vecs], np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        result: FloatArray = (out / norms).astype(np.float32)
-        return result
+        return l2_normalise(out, f"embedder {self.model_id}")

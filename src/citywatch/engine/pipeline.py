@@ -22,11 +22,13 @@ from citywatch.engine.verify import FaceVerifier
 from citywatch.ingest.motion import MotionGate
 from citywatch.match.matcher import Matcher
 from citywatch.track.tracker import FaceTracker
-from citywatch.types import ClosedTrack, EmbeddedTrack, Frame, ImageArray, MatchResult
+from citywatch.types import ClosedTrack, EmbeddedTrack, FloatArray, Frame, ImageArray, MatchResult
 
 logger = logging.getLogger(__name__)
 
 THUMB_MIN_SIDE = 128
+TRACK_LOOK = 3.0
+"""Around a tracked face, look in a box this many times its size (it moves between frames)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +56,12 @@ class StageTimes:
     embedded_faces: int = 0
     rejected: int = 0
     """Tracks the face verifier turned down (backs of heads, hair, profiles)."""
+    focused: int = 0
+    """Frames detected only around moving areas and tracked faces (``MotionConfig.focus``)."""
     seconds: dict[str, float] = field(
         default_factory=lambda: {
-            "motion": 0.0, "detect": 0.0, "track": 0.0, "verify": 0.0, "embed": 0.0, "match": 0.0,
+            "motion": 0.0, "detect": 0.0, "track": 0.0, "verify": 0.0, "align": 0.0, "embed": 0.0,
+            "match": 0.0,
         }
     )  # fmt: skip
 
@@ -95,6 +100,7 @@ class CameraPipeline:
         self.matcher = matcher
         self.tracker = FaceTracker(camera, tracker_cfg, fps)
         self.gate = MotionGate(motion_cfg) if motion_cfg is not None and motion_cfg.enabled else None
+        self.focus = motion_cfg is not None and motion_cfg.focus
         self.verifier = verifier if tracker_cfg.verify_faces else None
         self.times = StageTimes()
 
@@ -110,7 +116,12 @@ class CameraPipeline:
             # nothing moved and nobody is being followed: skip the detector
             t.motion_skipped += 1
             return self._finish(self.tracker.expire(frame.timestamp))
-        dets = self.detector.detect(frame.image)
+        focus = self._focus()
+        if focus is None:
+            dets = self.detector.detect(frame.image)
+        else:
+            t.focused += 1
+            dets = self.detector.detect_focus(frame.image, focus)
         t2 = time.perf_counter()
         t.seconds["detect"] += t2 - t1
         t.detected += 1
@@ -118,6 +129,25 @@ class CameraPipeline:
         closed = self.tracker.update(frame, dets)
         t.seconds["track"] += time.perf_counter() - t2
         return self._finish(closed)
+
+    def _focus(self) -> FloatArray | None:
+        """Boxes to look in (moving areas, tracked faces grown), or None for a full pass.
+
+        Full passes on the first frame and on keepalive frames find faces that
+        neither moved nor are tracked (someone standing still).
+        """
+        gate = self.gate
+        if not self.focus or gate is None or gate.last_reason not in ("motion", "still"):
+            return None
+        boxes = [gate.last_regions] if gate.last_reason == "motion" else []
+        tracked = self.tracker.open_boxes()
+        if len(tracked):
+            centre = (tracked[:, :2] + tracked[:, 2:]) / 2
+            half = (tracked[:, 2:] - tracked[:, :2]) * (TRACK_LOOK / 2)
+            boxes.append(np.concatenate([centre - half, centre + half], axis=1).astype(np.float32))
+        if not boxes:
+            return np.zeros((0, 4), np.float32)
+        return np.concatenate(boxes).astype(np.float32)
 
     def finish(self) -> list[TrackOutcome]:
         """End of source: close and process every open track."""
@@ -135,9 +165,13 @@ class CameraPipeline:
             return []
         t0 = time.perf_counter()
         faces = [FaceInput(s.crop, s.box, s.kps) for tr in closed for s in tr.shots]
-        vectors = self.embedder.embed(faces)
+        # one batch for every track that closed now: the network runs once, not per track
+        chips = self.embedder.align(faces)
+        ta = time.perf_counter()
+        t.seconds["align"] += ta - t0
+        vectors = self.embedder.embed_aligned(chips)
         t1 = time.perf_counter()
-        t.seconds["embed"] += t1 - t0
+        t.seconds["embed"] += t1 - ta
         t.embedded_faces += len(faces)
         outcomes: list[TrackOutcome] = []
         row = 0

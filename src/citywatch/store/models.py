@@ -453,3 +453,114 @@ class UnblurRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- API authentication, sites and API-managed cameras (migration 0002) ---------
+
+
+class ApiToken(Base):
+    """A bearer token for API clients; only a SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(Text, default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the token, so a user can tell their tokens apart."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A console login: the cookie's SHA-256 and its CSRF token's SHA-256, kept server side."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Site(Base):
+    """A named place that groups cameras (a square, a station)."""
+
+    __tablename__ = "sites"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteCamera(Base):
+    """Which site a camera belongs to (at most one)."""
+
+    __tablename__ = "site_cameras"
+
+    camera: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+
+
+class CameraSetting(Base):
+    """A camera added, changed or removed through the API; overrides the config file's entry."""
+
+    __tablename__ = "camera_settings"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    config: Mapped[Any | None] = mapped_column(JSON)
+    """The full camera configuration (``config.CameraConfig`` as JSON); ``None`` once removed."""
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- alerts out (migration 0003) -----------------------------------------------
+
+OUTBOX_STATUSES = ("pending", "delivered", "dead", "expanded")
+FAN_OUT = "*"
+"""Destination of the row written with each alert; the dispatcher expands it into one row per destination."""
+
+
+class OutboxEntry(Base):
+    """One alert to deliver to one destination (MQTT, a webhook), with its retry state.
+
+    ``add_sighting`` commits a ``*`` row in the alert's own transaction, so
+    nothing is notified that was not stored and nothing stored is forgotten; the
+    dispatcher expands it into a row per configured destination. ``key`` is the
+    idempotency key receivers de-duplicate on (the same for every destination of
+    one alert). Deleting the alert deletes its rows.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "destination", name="uq_outbox_alert_destination"),
+        CheckConstraint("status IN ('pending', 'delivered', 'dead', 'expanded')", name="status"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    destination: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()

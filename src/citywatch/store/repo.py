@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -70,8 +70,18 @@ from citywatch.store.records import (
     SightingRecord,
     WatchlistRecord,
 )
-from citywatch.store.vectors import FaissDayIndex, atomic_write
+from citywatch.store.vectors import (
+    VectorBackend,
+    VectorFilter,
+    VectorIndex,
+    VectorMeta,
+    atomic_write,
+    open_vector_backend,
+)
 from citywatch.types import Gallery
+
+if TYPE_CHECKING:
+    from citywatch.config import VectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +151,27 @@ def _embedding_bytes(vec: npt.NDArray[Any], what: str) -> bytes:
 
 def _vector(blob: bytes) -> npt.NDArray[np.float32]:
     return np.frombuffer(blob, dtype=np.float32)
+
+
+def _insert_missing(s: Session, model: type[m.Base], key: str, values: dict[str, Any]) -> None:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``: concurrent creators of one row both succeed.
+
+    SQLite serialises writers at ``BEGIN IMMEDIATE``, but PostgreSQL (read
+    committed) lets two select-then-insert transactions both miss the row and
+    one of them then fails on the unique key.
+    """
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        s.execute(pg_insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        s.execute(sqlite_insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
+    elif s.scalar(select(func.count()).select_from(model).where(getattr(model, key) == values[key])) == 0:
+        s.add(model(**values))
+        s.flush()
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -238,6 +269,7 @@ class Store:
         *,
         autoflush_every: int = 64,
         autoflush_seconds: float = 5.0,
+        vectors: VectorBackend | None = None,
     ) -> None:
         self.engine = engine
         self.home = Path(home)
@@ -247,7 +279,9 @@ class Store:
         self.thumbnails_dir.mkdir(parents=True, exist_ok=True)
         self._read: sessionmaker[Session] = session_factory(engine)
         self._write_sessions: sessionmaker[Session] = session_factory(write_engine(engine))
-        self._indexes: dict[str, FaissDayIndex] = {}
+        self.vectors: VectorBackend = vectors if vectors is not None else open_vector_backend(None, self.home)
+        """Where the vector indexes live (FAISS files in ``vectors_dir`` by default, or Milvus)."""
+        self._indexes: dict[str, VectorIndex] = {}
         self._index_lock = threading.Lock()
         self._autoflush_every = autoflush_every
         self._autoflush_seconds = autoflush_seconds
@@ -263,8 +297,11 @@ class Store:
         reconcile: bool = True,
         autoflush_every: int = 64,
         autoflush_seconds: float = 5.0,
+        vectors: VectorConfig | None = None,
     ) -> Store:
         """Open (creating if needed) the store: migrate the schema, then repair derived data.
+
+        ``vectors``: the ``vectors`` config section (default: FAISS files in ``home``).
 
         ``url`` empty means ``sqlite:///<home>/citywatch.db``. ``autoflush_*``: vector
         segments are persisted after that many added sightings or seconds (and on
@@ -277,7 +314,13 @@ class Store:
         engine = make_engine(url)
         if migrate:
             upgrade(engine)
-        store = cls(engine, home, autoflush_every=autoflush_every, autoflush_seconds=autoflush_seconds)
+        store = cls(
+            engine,
+            home,
+            autoflush_every=autoflush_every,
+            autoflush_seconds=autoflush_seconds,
+            vectors=open_vector_backend(vectors, home),
+        )
         if reconcile:
             store.reconcile()
         return store
@@ -295,6 +338,7 @@ class Store:
         for index in self._indexes.values():
             index.close()
         self._indexes.clear()
+        self.vectors.close()
         self.engine.dispose()
 
     # --- sessions ---------------------------------------------------------------
@@ -322,7 +366,7 @@ class Store:
 
     # --- vector indexes -------------------------------------------------------------
 
-    def vector_index(self, model: str, dim: int | None = None) -> FaissDayIndex | None:
+    def vector_index(self, model: str, dim: int | None = None) -> VectorIndex | None:
         """The index for ``model``; created with ``dim`` if it does not exist, else ``None`` without ``dim``.
 
         Raises ModelError when ``dim`` disagrees with an existing index of that model.
@@ -330,21 +374,21 @@ class Store:
         with self._index_lock:
             return self._vector_index(model, dim)
 
-    def _vector_index(self, model: str, dim: int | None) -> FaissDayIndex | None:
+    def _vector_index(self, model: str, dim: int | None) -> VectorIndex | None:
         index = self._indexes.get(model)
         if index is not None:
             if dim is not None and dim != index.dim:
                 raise ModelError(f"model {model!r} has dimension {index.dim} in this store, not {dim}")
             return index
-        meta = FaissDayIndex.read_meta(self.vectors_dir, model)
-        if meta is None and dim is None:
+        recorded = self.vectors.dim_of(model)
+        if recorded is None and dim is None:
             return None
-        index = FaissDayIndex(self.vectors_dir, dim if dim is not None else meta[1] if meta else 0, model)
+        index = self.vectors.open(model, dim if dim is not None else recorded or 0)
         self._indexes[model] = index
         return index
 
     def _index_models(self) -> set[str]:
-        return {p.parent.name for p in self.vectors_dir.glob("*/meta.json")} | set(self._indexes)
+        return self.vectors.models() | set(self._indexes)
 
     def flush(self) -> None:
         """Persist all changed vector segments (atomic per day)."""
@@ -380,10 +424,9 @@ class Store:
         if not name:
             raise StoreError("camera name must not be empty")
         with self._tx() as s:
+            _insert_missing(s, m.Camera, "name", {"name": name})
             cam = s.scalar(select(m.Camera).where(m.Camera.name == name))
-            if cam is None:
-                cam = m.Camera(name=name)
-                s.add(cam)
+            assert cam is not None
             cam.source, cam.location, cam.lat, cam.lon = source, location, lat, lon
             cam.recognition = recognition
             cam.district, cam.purpose, cam.vendor = district, purpose, vendor
@@ -410,11 +453,11 @@ class Store:
         if not name:
             raise StoreError("watchlist name must not be empty")
         with self._tx() as s:
+            _insert_missing(
+                s, m.Watchlist, "name", {"name": name, "created_by": created_by, "description": description}
+            )
             wl = s.scalar(select(m.Watchlist).where(m.Watchlist.name == name))
-            if wl is None:
-                wl = m.Watchlist(name=name, created_by=created_by, description=description)
-                s.add(wl)
-                s.flush()
+            assert wl is not None
             return WatchlistRecord(wl.id, wl.name, wl.description, wl.created_by, wl.created_at)
 
     def list_watchlists(self) -> list[WatchlistRecord]:
@@ -667,9 +710,10 @@ class Store:
     def add_sighting(self, sighting: SightingIn, thumbnail_jpeg: bytes) -> SightingOut:
         """Store one sighting: thumbnail file, row (+ alert when matched) in one transaction, vector.
 
-        The alert row is committed together with the sighting (outbox): notify
-        only after this returns. Raises ModelError for a bad embedding or one
-        whose dimension differs from the model's index.
+        The alert row is committed together with the sighting and its outbox row
+        (``events`` delivers it): notify only after this returns. Raises
+        ModelError for a bad embedding or one whose dimension differs from the
+        model's index.
         """
         blob = _embedding_bytes(sighting.embedding, f"camera {sighting.camera} track {sighting.track_id}")
         vec = _vector(blob)
@@ -721,6 +765,8 @@ class Store:
                     s.add(alert)
                     s.flush()
                     alert_id = alert.id
+                    # outbox: committed with the alert, delivered by the events dispatcher
+                    s.add(m.OutboxEntry(alert_id=alert_id, destination=m.FAN_OUT, key=uuid.uuid4().hex))
                 sid = row.id
         except BaseException as exc:
             with contextlib.suppress(OSError):
@@ -731,7 +777,8 @@ class Store:
                     f"identity {sighting.identity_id} does not exist ({exc.orig})"
                 ) from exc
             raise
-        index.add(day, np.asarray([sid], dtype=np.int64), vec.reshape(1, -1))
+        meta = VectorMeta((sighting.camera,), (start.timestamp(),), (end.timestamp(),))
+        index.add(day, np.asarray([sid], dtype=np.int64), vec.reshape(1, -1), meta)
         self._maybe_flush()
         return SightingOut(sid, rel, alert_id)
 
@@ -880,7 +927,18 @@ class Store:
         until = _aware(until, "until") if until is not None else None
         days: list[str] | None = None
         allowed: set[int] | None = None
-        if cameras is not None or since is not None or until is not None:
+        where: VectorFilter | None = None
+        if index.filters_metadata:
+            # the index filters by camera and time itself: no list of SQL ids per query
+            if cameras is not None or since is not None or until is not None:
+                where = VectorFilter(
+                    frozenset(cameras) if cameras is not None else None,
+                    since.timestamp() if since is not None else None,
+                    until.timestamp() if until is not None else None,
+                )
+            if since is not None and until is not None and since <= until:
+                days = _days_between(since - timedelta(days=1), until)
+        elif cameras is not None or since is not None or until is not None:
             q = select(m.Sighting.id, m.Sighting.day).where(m.Sighting.model == model)
             if cameras is not None:
                 q = q.where(m.Sighting.camera.in_(list(cameras)))
@@ -897,7 +955,7 @@ class Store:
                 return []
             allowed = {r[0] for r in rows}
             days = sorted({r[1] for r in rows})
-        hits = index.search(vector, k, days=days, allowed_ids=allowed)
+        hits = index.search(vector, k, days=days, allowed_ids=allowed, where=where)
         if not hits:
             return []
         by_id: dict[int, SightingRecord] = {}
@@ -1111,7 +1169,7 @@ class Store:
             )
         return report
 
-    def _reconcile_index(self, model: str) -> FaissDayIndex | None:
+    def _reconcile_index(self, model: str) -> VectorIndex | None:
         index = self.vector_index(model)
         if index is not None:
             return index
@@ -1119,9 +1177,9 @@ class Store:
             blob = s.scalar(select(m.Sighting.embedding).where(m.Sighting.model == model).limit(1))
         return None if blob is None else self.vector_index(model, dim=len(_vector(blob)))
 
-    def _rebuild_day(self, index: FaissDayIndex, day: str) -> None:
+    def _rebuild_day(self, index: VectorIndex, day: str) -> None:
         q = (
-            select(m.Sighting.id, m.Sighting.embedding)
+            select(m.Sighting.id, m.Sighting.embedding, m.Sighting.camera, m.Sighting.start, m.Sighting.end)
             .where(m.Sighting.model == index.model, m.Sighting.day == day)
             .order_by(m.Sighting.id)
             .execution_options(yield_per=2000)
@@ -1129,7 +1187,14 @@ class Store:
         with self._session() as s:
             batch_ids: list[int] = []
             batch_vecs: list[npt.NDArray[np.float32]] = []
-            for sid, blob in s.execute(q):
+            batch_meta: list[tuple[str, float, float]] = []
+
+            def add_batch() -> None:
+                cams, starts, ends = zip(*batch_meta, strict=True)
+                meta = VectorMeta(tuple(cams), tuple(starts), tuple(ends))
+                index.add(day, np.asarray(batch_ids, np.int64), np.stack(batch_vecs), meta)
+
+            for sid, blob, camera, start, end in s.execute(q):
                 vec = _vector(blob)
                 if len(vec) != index.dim:
                     log.error(
@@ -1138,11 +1203,12 @@ class Store:
                     continue
                 batch_ids.append(sid)
                 batch_vecs.append(vec)
+                batch_meta.append((camera, start.timestamp(), end.timestamp()))
                 if len(batch_ids) >= 2000:
-                    index.add(day, np.asarray(batch_ids, np.int64), np.stack(batch_vecs))
-                    batch_ids, batch_vecs = [], []
+                    add_batch()
+                    batch_ids, batch_vecs, batch_meta = [], [], []
             if batch_ids:
-                index.add(day, np.asarray(batch_ids, np.int64), np.stack(batch_vecs))
+                add_batch()
         index.flush()
 
     def _reconcile_thumbnails(self) -> tuple[int, int]:

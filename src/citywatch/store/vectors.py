@@ -1,10 +1,13 @@
 """Vector indexes: the derived, searchable copy of the embeddings held in SQL.
 
 :class:`VectorIndex` is what :class:`~citywatch.store.repo.Store` needs from a
-vector store. :class:`FaissDayIndex` is the embedded implementation: one exact
-inner-product index (``IndexIDMap2(IndexFlatIP)``) per UTC day, in
-``root/<model>/<YYYY-MM-DD>.faiss``, so retention drops a day by deleting one
-file.
+vector store, one index per embedding model; a :class:`VectorBackend` finds and
+opens them. :class:`FaissDayIndex` (:class:`FaissBackend`) is the embedded
+implementation: one exact inner-product index (``IndexIDMap2(IndexFlatIP)``)
+per UTC day, in ``root/<model>/<YYYY-MM-DD>.faiss``, so retention drops a day
+by deleting one file. ``store.milvus`` holds the Milvus implementation (a
+server, or a milvus-lite file), chosen by ``vectors.uri``
+(:func:`open_vector_backend`).
 
 Contracts and pitfalls:
 
@@ -24,6 +27,9 @@ Contracts and pitfalls:
   per day). POSIX only (``fcntl``).
 * A root records its model and dimension in ``meta.json``; opening it with
   another model or dimension raises :class:`~citywatch.errors.ModelError`.
+* FAISS keeps ids and vectors only (``filters_metadata`` is False): the Store
+  turns camera and time filters into ``allowed_ids`` from SQL. Milvus stores
+  camera and time per vector and filters itself, which is what scales.
 """
 
 from __future__ import annotations
@@ -38,13 +44,25 @@ import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
 from citywatch.errors import ModelError, StoreError
+from citywatch.store.faiss_segments import (
+    SegmentPolicy,
+    count_inside,
+    rebalance,
+    search_params,
+    segment_ids,
+    segment_kind,
+    write_index_atomic,
+)
+
+if TYPE_CHECKING:
+    from citywatch.config import VectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +71,37 @@ MODEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # no leading dot: never
 SUFFIX = ".faiss"
 
 IdArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorMeta:
+    """Where and when each added vector was seen (parallel to the ids of one ``add``).
+
+    Times are UTC epoch seconds of the sighting's start and end.
+    """
+
+    cameras: tuple[str, ...]
+    starts: tuple[float, ...]
+    ends: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.cameras) == len(self.starts) == len(self.ends):
+            raise StoreError(
+                f"vector meta: {len(self.cameras)} cameras, {len(self.starts)} starts and "
+                f"{len(self.ends)} ends must be as many"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class VectorFilter:
+    """Camera and time filter for indexes that store :class:`VectorMeta` (overlap semantics)."""
+
+    cameras: frozenset[str] | None = None
+    """Only these cameras (``None``: all)."""
+    since: float | None = None
+    """Only vectors whose sighting ends at or after this (epoch seconds)."""
+    until: float | None = None
+    """Only vectors whose sighting starts at or before this (epoch seconds)."""
 
 
 @runtime_checkable
@@ -65,8 +114,18 @@ class VectorIndex(Protocol):
     @property
     def model(self) -> str: ...
 
-    def add(self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32]) -> None:
-        """Add (or replace) ``ids`` with ``vectors`` (N, D) float32 in segment ``day``."""
+    @property
+    def filters_metadata(self) -> bool:
+        """True when ``search`` honours ``where`` (the index keeps :class:`VectorMeta`)."""
+
+    def add(
+        self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32], meta: VectorMeta | None = None
+    ) -> None:
+        """Add (or replace) ``ids`` with ``vectors`` (N, D) float32 in segment ``day``.
+
+        ``meta``: camera and times per vector, kept by indexes that filter on them
+        (ignored by the others).
+        """
 
     def remove(self, ids: Collection[int] | IdArray, days: Collection[str] | None = None) -> int:
         """Remove ``ids`` from ``days`` (all days when ``None``); return how many were removed."""
@@ -80,10 +139,13 @@ class VectorIndex(Protocol):
         k: int,
         days: Collection[str] | None = None,
         allowed_ids: set[int] | None = None,
+        where: VectorFilter | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``k`` best ``(id, score)`` over ``days`` (all when ``None``), best first.
+        """The ``k`` best ``(id, score)`` over ``days`` (all when ``None``), best first; ties by id.
 
-        ``allowed_ids`` restricts candidates (e.g. to SQL-filtered cameras and times).
+        ``allowed_ids`` restricts candidates (e.g. to SQL-filtered cameras and
+        times). ``where`` filters on stored meta; StoreError where
+        ``filters_metadata`` is False.
         """
 
     def ids(self, day: str) -> IdArray:
@@ -98,8 +160,31 @@ class VectorIndex(Protocol):
     def flush(self) -> None:
         """Persist every changed segment."""
 
+    def pending(self) -> int:
+        """Number of changes not yet persisted (0 where every write is durable at once)."""
+
+    def cleanup_tmp(self) -> int:
+        """Delete temporary files left by killed writers; returns how many. Only while no other writer runs."""
+
     def close(self) -> None:
         """Flush and release resources."""
+
+
+@runtime_checkable
+class VectorBackend(Protocol):
+    """Where the indexes of every model live: finds them and opens one per model."""
+
+    def models(self) -> set[str]:
+        """Models that have an index."""
+
+    def dim_of(self, model: str) -> int | None:
+        """The recorded dimension of ``model``'s index, or ``None`` when it has none."""
+
+    def open(self, model: str, dim: int) -> VectorIndex:
+        """The index of ``model`` (created if missing); ModelError when it was built for another dimension."""
+
+    def close(self) -> None:
+        """Release connections (indexes must be closed first)."""
 
 
 def _new_index(dim: int) -> Any:
@@ -149,6 +234,8 @@ class _Segment:
     """Stat key of the file this copy was loaded from / written to (None: no file)."""
     pending_add: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
     pending_remove: set[int] = field(default_factory=set)
+    sorted_ids: IdArray | None = None
+    """Ids in ascending order, cached for filtered IVF searches; None after any change."""
 
     @property
     def dirty(self) -> bool:
@@ -158,7 +245,8 @@ class _Segment:
 class FaissDayIndex:
     """Exact FAISS inner-product search, one file per (model, UTC day). Thread-safe."""
 
-    def __init__(self, root: Path, dim: int, model: str) -> None:
+    def __init__(self, root: Path, dim: int, model: str, policy: SegmentPolicy | None = None) -> None:
+        """``policy``: when a day segment turns from exact into IVF (:mod:`citywatch.store.faiss_segments`)."""
         if dim <= 0:
             raise ModelError(f"vector index: dimension must be positive, got {dim}")
         if not MODEL_RE.match(model):
@@ -169,6 +257,7 @@ class FaissDayIndex:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._segments: dict[str, _Segment] = {}
+        self._policy = policy or SegmentPolicy()
         self._check_meta()
 
     # --- properties --------------------------------------------------------
@@ -184,6 +273,10 @@ class FaissDayIndex:
     @property
     def directory(self) -> Path:
         return self._dir
+
+    @property
+    def filters_metadata(self) -> bool:
+        return False
 
     @staticmethod
     def read_meta(root: Path, model: str) -> tuple[str, int] | None:
@@ -236,12 +329,10 @@ class FaissDayIndex:
             if key is None:
                 return _new_index(self._dim), None
             try:
-                data = np.fromfile(path, dtype=np.uint8)
-            except FileNotFoundError:
-                continue  # dropped between stat and read
-            try:
-                index = faiss.deserialize_index(data)
+                index = faiss.read_index(str(path))  # streams: a 5 GB segment is not held twice
             except RuntimeError as exc:
+                if not path.exists():
+                    continue  # dropped between stat and read
                 raise StoreError(f"vector segment {path} is unreadable: {exc}") from exc
             if index.d != self._dim:
                 raise ModelError(f"vector segment {path} has dimension {index.d}, expected {self._dim}")
@@ -272,7 +363,7 @@ class FaissDayIndex:
         if seg.pending_add:
             ids = np.fromiter(seg.pending_add.keys(), dtype=np.int64, count=len(seg.pending_add))
             index.add_with_ids(np.stack(list(seg.pending_add.values())), ids)
-        seg.index, seg.disk = index, key
+        seg.index, seg.disk, seg.sorted_ids = index, key, None
         return seg
 
     # --- VectorIndex ----------------------------------------------------------
@@ -287,7 +378,10 @@ class FaissDayIndex:
             raise ModelError(f"{what}: vectors must be float32, got {arr.dtype}")
         return np.ascontiguousarray(arr)
 
-    def add(self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32]) -> None:
+    def add(
+        self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32], meta: VectorMeta | None = None
+    ) -> None:
+        # ``meta`` is not kept: camera and time filters come from SQL as ``allowed_ids``
         vecs = self._check_vectors(vectors, "vector index add")
         id_arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         if len(id_arr) != len(vecs):
@@ -300,6 +394,7 @@ class FaissDayIndex:
             seg = self._segment(day)
             seg.index.remove_ids(id_arr)
             seg.index.add_with_ids(vecs, id_arr)
+            seg.sorted_ids = None
             for i, v in zip(id_arr.tolist(), vecs, strict=True):
                 seg.pending_add[i] = v.copy()
                 seg.pending_remove.discard(i)
@@ -313,6 +408,7 @@ class FaissDayIndex:
             for day in self.days() if days is None else days:
                 seg = self._segment(day)
                 removed += int(seg.index.remove_ids(id_arr))
+                seg.sorted_ids = None
                 for i in id_arr.tolist():
                     seg.pending_add.pop(i, None)
                     seg.pending_remove.add(i)
@@ -333,7 +429,12 @@ class FaissDayIndex:
         k: int,
         days: Collection[str] | None = None,
         allowed_ids: set[int] | None = None,
+        where: VectorFilter | None = None,
     ) -> list[tuple[int, float]]:
+        if where is not None:
+            raise StoreError(
+                f"vector index {self._model!r} (FAISS) keeps no camera/time data: filter with allowed_ids"
+            )
         q = np.asarray(vector)
         if q.ndim == 2 and q.shape[0] == 1:
             q = q[0]
@@ -345,11 +446,9 @@ class FaissDayIndex:
         if k <= 0 or (allowed_ids is not None and not allowed_ids):
             return []
         query = np.ascontiguousarray(q.astype(np.float32, copy=False).reshape(1, -1))
-        params = None
+        allowed = None
         if allowed_ids is not None:
-            sel = faiss.IDSelectorBatch(np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
-            params = faiss.SearchParameters()
-            params.sel = sel
+            allowed = np.sort(np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
         hits: list[tuple[int, float]] = []
         with self._lock:
             for day in sorted(self.days() if days is None else days):
@@ -359,6 +458,7 @@ class FaissDayIndex:
                 n = int(seg.index.ntotal)
                 if n == 0:
                     continue
+                params = search_params(seg.index, self._policy, allowed, self._inside(seg, allowed))
                 scores, labels = seg.index.search(query, min(k, n), params=params)
                 hits.extend(
                     (int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if int(i) >= 0
@@ -368,9 +468,7 @@ class FaissDayIndex:
 
     def ids(self, day: str) -> IdArray:
         with self._lock:
-            seg = self._refresh(day)
-            out: IdArray = faiss.vector_to_array(seg.index.id_map).astype(np.int64)
-            return out
+            return segment_ids(self._refresh(day).index)
 
     def days(self) -> list[str]:
         with self._lock:
@@ -395,11 +493,29 @@ class FaissDayIndex:
                         with contextlib.suppress(FileNotFoundError):
                             path.unlink()
                     else:
-                        atomic_write(path, faiss.serialize_index(seg.index).tobytes())
+                        # exact below the policy's limit, IVF above (rebuilt here, at most once per flush)
+                        seg.index = rebalance(
+                            seg.index, self._dim, self._policy, f"vector index {self._model} {day}"
+                        )
+                        seg.sorted_ids = None
+                        write_index_atomic(seg.index, path)
                     seg.disk = _stat_key(path)
                     seg.pending_add.clear()
                     seg.pending_remove.clear()
         log.debug("vector index %s: flushed %d day(s)", self._model, len(dirty))
+
+    def _inside(self, seg: _Segment, allowed: IdArray | None) -> int | None:
+        """How many allowed ids an IVF segment holds (sizes its nprobe); None where it does not matter."""
+        if allowed is None or segment_kind(seg.index) != "ivf":
+            return None
+        if seg.sorted_ids is None:
+            seg.sorted_ids = np.sort(segment_ids(seg.index))
+        return count_inside(seg.sorted_ids, allowed)
+
+    def segment_kinds(self) -> dict[str, str]:
+        """``day -> "flat" | "ivf"``: the index kind each segment has now (the file records it)."""
+        with self._lock:
+            return {d: segment_kind(self._refresh(d).index) for d in self.days()}
 
     def pending(self) -> int:
         """Number of unflushed changes (adds + removes)."""
@@ -420,3 +536,39 @@ class FaissDayIndex:
         self.flush()
         with self._lock:
             self._segments.clear()
+
+
+class FaissBackend:
+    """FAISS day segments under ``root/<model>/`` (the embedded default)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def models(self) -> set[str]:
+        return {p.parent.name for p in self.root.glob("*/meta.json")}
+
+    def dim_of(self, model: str) -> int | None:
+        meta = FaissDayIndex.read_meta(self.root, model)
+        return None if meta is None else meta[1]
+
+    def open(self, model: str, dim: int) -> FaissDayIndex:
+        return FaissDayIndex(self.root, dim, model)
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"FaissBackend({self.root})"
+
+
+def open_vector_backend(cfg: VectorConfig | None, home: Path) -> VectorBackend:
+    """The backend ``cfg.uri`` names: empty, FAISS files in ``home/vectors``; otherwise Milvus.
+
+    Milvus is imported only when used (pymilvus is heavy to import).
+    """
+    if cfg is None or not cfg.uri:
+        return FaissBackend(Path(home) / "vectors")
+    from citywatch.store.milvus import MilvusBackend
+
+    return MilvusBackend(cfg, Path(home))

@@ -33,6 +33,8 @@ class _Live:
     start: float
     last: float
     detections: int = 0
+    box: FloatArray | None = None
+    """Last box seen (frame pixels): where to look for this face in the next frame."""
     # min-heap of (quality, tie-breaker, shot): the worst kept shot on top
     heap: list[tuple[float, int, FaceShot]] = field(default_factory=list)
 
@@ -97,6 +99,7 @@ class FaceTracker:
             live = self._live[tid] = _Live(track_id=tid, start=frame.timestamp, last=frame.timestamp)
         live.last = frame.timestamp
         live.detections += 1
+        live.box = box
         q = score_face(frame.image, box, kps, conf)
         if q.eye_px < self.cfg.min_face_px:
             return
@@ -149,3 +152,10 @@ class FaceTracker:
     @property
     def open_tracks(self) -> int:
         return len(self._live)
+
+    def open_boxes(self) -> FloatArray:
+        """``(N, 4)`` last boxes of the open tracks (frame pixels)."""
+        boxes = [lv.box for lv in self._live.values() if lv.box is not None]
+        if not boxes:
+            return np.zeros((0, 4), np.float32)
+        return np.stack(boxes).astype(np.float32)

@@ -4,22 +4,25 @@ report, camera quality."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from citywatch.cli import app
 from citywatch.store import Store
+from citywatch.store.db import make_engine
 from citywatch.store.users import create_user
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory with users; the CLI reaches this test's database through ``CITYWATCH_DATABASE_URL``."""
+    monkeypatch.setenv("CITYWATCH_DATABASE_URL", db_url)
     h = tmp_path / "home"
-    with Store.open("", h) as s:
+    with Store.open(db_url, h) as s:
         create_user(s, "root", "admin", "root")
         create_user(s, "aud", "auditor", "root")
         create_user(s, "inv", "investigator", "root")
@@ -33,7 +36,7 @@ def _run(home: Path, *args: str) -> tuple[int, str, str]:
     return res.exit_code, res.stdout, res.stderr
 
 
-def test_audit_verify_export_and_tamper(home: Path, tmp_path: Path) -> None:
+def test_audit_verify_export_and_tamper(home: Path, tmp_path: Path, db_url: str) -> None:
     code, out, _ = _run(home, "audit", "verify", "--as", "aud", "--json")
     assert code == 0 and json.loads(out)["ok"]
     code, _, err = _run(home, "audit", "verify", "--as", "inv")
@@ -49,8 +52,10 @@ def test_audit_verify_export_and_tamper(home: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["audit", "verify-export", str(export), "--public-key", pub])
     assert res.exit_code == 0, res.stderr
 
-    with sqlite3.connect(home / "citywatch.db") as c:
-        c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    engine = make_engine(db_url)  # outside citywatch, straight to the database
+    with engine.begin() as c:
+        c.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"))
+    engine.dispose()
     code, _, err = _run(home, "audit", "verify", "--as", "aud")
     assert code == 1 and "entry 2" in err
 
@@ -59,7 +64,7 @@ def test_audit_verify_export_and_tamper(home: Path, tmp_path: Path) -> None:
     assert res.exit_code == 1 and "INVALID" in res.stderr
 
 
-def test_retention_cases_report_quality(home: Path, tmp_path: Path) -> None:
+def test_retention_cases_report_quality(home: Path, tmp_path: Path, db_url: str) -> None:
     later = (datetime.now(UTC) + timedelta(days=40)).isoformat()
     code, _, err = _run(home, "retention", "run", "--as", "inv", "--now", later)
     assert code == 1 and "retention.run" in err
@@ -82,6 +87,6 @@ def test_retention_cases_report_quality(home: Path, tmp_path: Path) -> None:
     code, out, _ = _run(home, "cameras", "quality", "--json")
     assert code == 0
 
-    with Store.open("", home) as s:
+    with Store.open(db_url, home) as s:
         actions = [e.action for e in s.list_audit()]
     assert {"retention.run", "case.create", "case.hold", "case.release"} <= set(actions)

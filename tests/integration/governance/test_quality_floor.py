@@ -16,8 +16,8 @@ from citywatch.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home")
     yield s
     s.close()
 

@@ -20,8 +20,8 @@ from citywatch.store.retention import create_case, set_legal_hold
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home")
     yield s
     s.close()
 
@@ -44,7 +44,7 @@ def _segment_files(store: Store) -> list[Path]:
     return list((store.vectors_dir / MODEL).glob("*.faiss"))
 
 
-def test_unmatched_expire_after_72h_matched_after_30d(store: Store) -> None:
+def test_unmatched_expire_after_72h_matched_after_30d(store: Store, db_url: str) -> None:
     rng = np.random.default_rng(1)
     cfg = RetentionConfig()
     ident = identity(store, rng, "Person A")
@@ -72,7 +72,7 @@ def test_unmatched_expire_after_72h_matched_after_30d(store: Store) -> None:
 
     # a fresh process sees the same: nothing to rebuild, nothing left on disk
     store.close()
-    again = Store.open("", store.home)
+    again = Store.open(db_url, store.home)
     try:
         rec = again.reconcile()
         assert rec.segments_rebuilt == () and rec.thumbnails_deleted == 0

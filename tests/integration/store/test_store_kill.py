@@ -34,10 +34,10 @@ import numpy as np
 from citywatch.store import SightingIn, Store
 from citywatch.store.records import PhotoIn
 
-home, t0, model, dim, camera, source = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+home, t0, model, dim, camera, source, url = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 from datetime import datetime
 t0 = datetime.fromisoformat(t0)
-store = Store.open("", home, autoflush_every=7, autoflush_seconds=0.05)
+store = Store.open(url, home, autoflush_every=7, autoflush_seconds=0.05)
 iid = store.list_identities()[0].id
 run = store.begin_run(camera, source, t0)
 rng = np.random.default_rng(run)
@@ -77,9 +77,9 @@ def _assert_consistent(store: Store) -> int:
     return len(rows)
 
 
-def _run_child_and_kill(home: Path, kill_after: int) -> None:
+def _run_child_and_kill(home: Path, url: str, kill_after: int) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(home), T0.isoformat(), MODEL, str(DIM), CAMERA, SOURCE],
+        [sys.executable, "-c", CHILD, str(home), T0.isoformat(), MODEL, str(DIM), CAMERA, SOURCE, url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,10 +102,10 @@ def _run_child_and_kill(home: Path, kill_after: int) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_kill_mid_write_then_reopen_and_rerun(tmp_path: Path) -> None:
+def test_kill_mid_write_then_reopen_and_rerun(tmp_path: Path, db_url: str) -> None:
     home = tmp_path / "home"
     rng = np.random.default_rng(0)
-    with Store.open("", home) as store:
+    with Store.open(db_url, home) as store:
         store.ensure_watchlist("wl", "alice")
         photo = rng.normal(size=DIM).astype(np.float32)
         photo /= np.linalg.norm(photo)
@@ -114,15 +114,15 @@ def test_kill_mid_write_then_reopen_and_rerun(tmp_path: Path) -> None:
         )
 
     for kill_after in (9, 23):
-        _run_child_and_kill(home, kill_after)
-        with Store.open("", home) as store:
+        _run_child_and_kill(home, db_url, kill_after)
+        with Store.open(db_url, home) as store:
             n = _assert_consistent(store)
             assert n >= kill_after  # committed rows survive the kill
             runs = store.list_runs(CAMERA)
             assert [r.status for r in runs] == ["running"]  # earlier killed runs were replaced
 
     # a clean rerun replaces the killed run and completes
-    with Store.open("", home) as store:
+    with Store.open(db_url, home) as store:
         killed = store.list_runs(CAMERA)[0].id
         run = store.begin_run(CAMERA, SOURCE, T0)
         for i in range(4):
@@ -134,5 +134,5 @@ def test_kill_mid_write_then_reopen_and_rerun(tmp_path: Path) -> None:
         done = store.finish_run(run, frames=100)
         assert (done.status, done.sightings) == ("done", 4)
         assert [r.id for r in store.list_runs(CAMERA)] == [run] and run != killed
-    with Store.open("", home) as store:
+    with Store.open(db_url, home) as store:
         assert _assert_consistent(store) == 4

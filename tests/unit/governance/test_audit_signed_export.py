@@ -18,8 +18,8 @@ from citywatch.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home")
     for i in range(5):
         s.append_audit("alice", "search", "sightings", case_ref="C-1", reason="r", details={"results": i})
     yield s

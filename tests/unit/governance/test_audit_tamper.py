@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from citywatch.governance.audit import verify_audit_trail
 from citywatch.store import Store
-from citywatch.store.audit_io import audit_head_path, read_audit_head
+from citywatch.store.audit_io import audit_hash_at, audit_head_path, read_audit_head, write_audit_head
 from citywatch.store.repo import audit_hash
 
 N = 6
@@ -18,8 +17,8 @@ COLS = "seq, ts, actor, role, action, target, case_ref, reason, client, details,
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home")
     for i in range(N):
         s.append_audit(
             "alice", "sighting.view", f"sighting:{i}", case_ref="C-1", reason="check", role="investigator",
@@ -29,20 +28,24 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _db(store: Store) -> sqlite3.Connection:
-    return sqlite3.connect(store.home / "citywatch.db", isolation_level=None)
-
-
-def _sql(store: Store, sql: str, *args: object) -> None:
-    with _db(store) as c:
-        c.execute(sql, args)
+def _sql(store: Store, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run ``sql`` (qmark placeholders) on the raw driver connection, outside citywatch, and commit."""
+    if store.engine.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(sql, args)
+        rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+        raw.commit()
+        return rows
+    finally:
+        raw.close()
 
 
 def _row(store: Store, seq: int) -> tuple[object, ...]:
-    with _db(store) as c:
-        row = c.execute(f"SELECT {COLS} FROM audit_log WHERE seq = ?", (seq,)).fetchone()
-    assert row is not None
-    return tuple(row)
+    (row,) = _sql(store, f"SELECT {COLS} FROM audit_log WHERE seq = ?", seq)
+    return row
 
 
 def _fields(row: tuple[object, ...], iso_ts: str) -> dict[str, object]:
@@ -65,8 +68,8 @@ def test_intact_trail_verifies(store: Store) -> None:
     assert head is not None and res.head == head and head.seq == N
 
 
-def test_empty_trail_verifies(tmp_path: Path) -> None:
-    with Store.open("", tmp_path / "h") as s:
+def test_empty_trail_verifies(tmp_path: Path, db_url: str) -> None:
+    with Store.open(db_url, tmp_path / "h") as s:
         assert verify_audit_trail(s).ok
 
 
@@ -204,3 +207,25 @@ def test_anchor_follows_appends_and_never_goes_back(store: Store) -> None:
     assert head is not None and (head.seq, head.hash) == (rec.seq, rec.hash)
     write_audit_head(store.home, 1, "0" * 64)
     assert read_audit_head(store.home) == head
+
+
+def test_a_tail_anchored_moments_later_is_not_a_finding(store: Store) -> None:
+    """A verification running between an append's commit and its anchor update waits, then passes."""
+    import json
+    import threading
+
+    head = read_audit_head(store.home)
+    assert head is not None
+    prev_hash = audit_hash_at(store, head.seq - 1)
+    # the window of a live appender: the newest row is committed, the anchor still one behind
+    audit_head_path(store.home).write_text(json.dumps({"seq": head.seq - 1, "hash": prev_hash}))
+    catch_up = threading.Timer(0.4, write_audit_head, args=(store.home, head.seq, head.hash))
+    catch_up.start()
+    try:
+        assert verify_audit_trail(store).ok
+    finally:
+        catch_up.join()
+    # never anchored (a row added outside citywatch): still reported
+    audit_head_path(store.home).write_text(json.dumps({"seq": head.seq - 1, "hash": prev_hash}))
+    res = verify_audit_trail(store)
+    assert not res.ok and res.first_bad_seq == head.seq

@@ -30,8 +30,8 @@ def unit(rng: np.random.Generator) -> np.ndarray:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home")
     add_user(s, None, "root", "admin")
     for name, role in (
         ("ivy", "investigator"),
@@ -82,8 +82,8 @@ def request_auth(store: Store, ident: int, **kw: object) -> auth.AuthorisationRe
 # --- users and roles -------------------------------------------------------------------
 
 
-def test_first_user_must_be_admin_then_only_admins_create(tmp_path: Path) -> None:
-    with Store.open("", tmp_path / "h") as s:
+def test_first_user_must_be_admin_then_only_admins_create(tmp_path: Path, db_url: str) -> None:
+    with Store.open(db_url, tmp_path / "h") as s:
         with pytest.raises(PolicyError, match="first user must be an admin"):
             add_user(s, None, "ivy", "investigator")
         add_user(s, None, "root", "admin")

@@ -1,4 +1,4 @@
-"""Fixtures for the store tests: a fresh SQLite store in a temporary data directory."""
+"""Fixtures for the store tests: a fresh store (each database and vector backend) in a temporary data directory."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from store_helpers import MODEL, T0
 
+from citywatch.config import VectorConfig
 from citywatch.store import SightingIn, Store
 
 
@@ -19,8 +20,8 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open("", tmp_path / "home")
+def store(tmp_path: Path, db_url: str, vector_cfg: VectorConfig) -> Iterator[Store]:
+    s = Store.open(db_url, tmp_path / "home", vectors=vector_cfg)
     yield s
     s.close()
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from store_helpers import DIM, MODEL, T0, unit
 
+from citywatch.config import VectorConfig
 from citywatch.errors import ModelError, NotFoundError, PolicyError
 from citywatch.store import PhotoIn, SightingIn, Store
 
@@ -171,10 +173,14 @@ def test_begin_run_replaces_unfinished_run_of_same_source(
 
 
 def test_reconcile_repairs_vectors_and_thumbnails(
-    tmp_path: Path, rng: np.random.Generator, make_sighting: Callable[..., SightingIn]
+    tmp_path: Path,
+    db_url: str,
+    vector_cfg: VectorConfig,
+    rng: np.random.Generator,
+    make_sighting: Callable[..., SightingIn],
 ) -> None:
     home = tmp_path / "home"
-    store = Store.open("", home)
+    store = Store.open(db_url, home, vectors=vector_cfg)
     run = store.begin_run("cam1", "a.mp4", T0)
     a = store.add_sighting(make_sighting(run, unit(rng), track_id=1), b"j")
     b = store.add_sighting(make_sighting(run, unit(rng), track_id=2, start=T0 + timedelta(days=1)), b"j")
@@ -190,7 +196,7 @@ def test_reconcile_repairs_vectors_and_thumbnails(
     (home / "thumbnails" / "2024-05-01" / ".x.jpg.tmp-1-1").write_bytes(b"x")
     store.close()
 
-    store = Store.open("", home)
+    store = Store.open(db_url, home, vectors=vector_cfg)
     try:
         index = store.vector_index(MODEL)
         assert index is not None
@@ -233,7 +239,7 @@ def test_naive_datetimes_refused(store: Store) -> None:
 
 
 def test_foreign_keys_enforced(store: Store) -> None:
-    with store.engine.connect() as conn, pytest.raises(Exception, match="FOREIGN KEY"):
+    with store.engine.connect() as conn, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
         conn.execute(
             text("INSERT INTO identities (watchlist_id, name, legal_basis, legal_reference, enrolled_by, "
                  "requested_by, status, created_at) VALUES (42, 'x', 'b', '', 'a', 'a', 'approved', "

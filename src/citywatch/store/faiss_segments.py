@@ -1,0 +1,254 @@
+"""FAISS index kind per day segment, chosen by size: exact below a limit, IVF above.
+
+A segment with up to ``SegmentPolicy.exact_limit`` vectors is an exact
+``IndexIDMap2(IndexFlatIP)``: nothing to train, perfect recall, and a scan
+of 200,000 x 128 floats costs a few milliseconds. Past the limit,
+:func:`rebalance` rebuilds it as an ``IndexIVFFlat`` (inner product, about
+``sqrt(n)`` lists, trained on the segment itself) searched with a share of its lists (``probe_share``). The kind is recorded by the index file itself (its FAISS type);
+:func:`segment_kind` reads it back.
+
+Why IVF and not HNSW: retention must delete vectors (``remove_ids``), which
+IVF supports and FAISS's HNSW does not, and an IVF build on 2 cores takes
+minutes where HNSW takes hours at 10 M. IVF-Flat keeps full vectors, so a
+candidate's score is exact; recall depends only on ``nprobe``
+(bench/search_scale.py measures it).
+
+Filtered searches (camera/time filters arrive as allowed ids) visit more
+lists in proportion: if a share ``s`` of the segment qualifies, ``nprobe /
+s`` lists (at most all of them), so about as many qualifying candidates are
+scanned as without a filter. A contiguous block of allowed ids (a time
+window: ids grow with time) is tested as a range, which costs nothing to
+build; other filters use a hash set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+IdArray = npt.NDArray[np.int64]
+Kind = Literal["flat", "ivf"]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPolicy:
+    """When a segment stops being exact, and how its IVF is shaped and searched."""
+
+    exact_limit: int = 200_000
+    """Segments with more vectors than this become IVF (at flush)."""
+    probe_share: float = 0.16
+    """Share of an IVF segment's lists visited per unfiltered query: recall against speed. On clustered
+    face-like vectors 16 % of the lists gave recall@10 ~0.99 at 1 M (bench/search_scale.py)."""
+    min_nprobe: int = 16
+    min_nlist: int = 64
+    max_nlist: int = 16_384
+    train_per_list: int = 64
+    """Training sample: this many vectors per list (FAISS wants at least 39)."""
+
+    def __post_init__(self) -> None:
+        if (
+            self.exact_limit < 1
+            or not 0 < self.probe_share <= 1
+            or self.min_nprobe < 1
+            or not 1 <= self.min_nlist <= self.max_nlist
+        ):
+            raise ValueError(f"bad segment policy {self}")
+
+    def nprobe(self, nlist: int) -> int:
+        """Lists to visit in an IVF index of ``nlist`` lists (unfiltered)."""
+        return min(nlist, max(self.min_nprobe, math.ceil(self.probe_share * nlist)))
+
+    def nlist(self, n: int) -> int:
+        """Lists for ``n`` vectors: the power of two nearest ``sqrt(n)``, within the bounds."""
+        target = math.sqrt(max(n, 1))
+        p = 2 ** round(math.log2(target))
+        return int(min(self.max_nlist, max(self.min_nlist, p)))
+
+
+def new_flat(dim: int) -> Any:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _ivf(index: Any) -> Any | None:
+    inner = faiss.downcast_index(index)
+    return inner if isinstance(inner, faiss.IndexIVF) else None
+
+
+def segment_kind(index: Any) -> Kind:
+    return "ivf" if _ivf(index) is not None else "flat"
+
+
+def segment_contents(index: Any) -> tuple[IdArray, npt.NDArray[np.float32]]:
+    """All ``(ids, vectors)`` of a flat or IVF-Flat segment (order unspecified)."""
+    ivf = _ivf(index)
+    n = int(index.ntotal)
+    if ivf is None:
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        vecs = index.index.reconstruct_n(0, n) if n else np.zeros((0, index.d), np.float32)
+        return ids, np.asarray(vecs, np.float32)
+    lists = ivf.invlists
+    all_ids: list[IdArray] = []
+    all_vecs: list[npt.NDArray[np.float32]] = []
+    for lst in range(ivf.nlist):
+        size = lists.list_size(lst)
+        if size == 0:
+            continue
+        all_ids.append(faiss.rev_swig_ptr(lists.get_ids(lst), size).astype(np.int64))
+        codes = faiss.rev_swig_ptr(lists.get_codes(lst), size * ivf.code_size)
+        all_vecs.append(np.frombuffer(codes.tobytes(), np.float32).reshape(size, ivf.d))
+    if not all_ids:
+        return np.zeros(0, np.int64), np.zeros((0, ivf.d), np.float32)
+    return np.concatenate(all_ids), np.concatenate(all_vecs)
+
+
+def segment_ids(index: Any) -> IdArray:
+    ivf = _ivf(index)
+    if ivf is None:
+        out: IdArray = faiss.vector_to_array(index.id_map).astype(np.int64)
+        return out
+    lists = ivf.invlists
+    parts = [
+        faiss.rev_swig_ptr(lists.get_ids(lst), lists.list_size(lst)).astype(np.int64)
+        for lst in range(ivf.nlist)
+        if lists.list_size(lst)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def build_ivf(
+    dim: int, ids: IdArray, vectors: npt.NDArray[np.float32], policy: SegmentPolicy, nlist: int | None = None
+) -> Any:
+    """An IVF-Flat inner-product index over ``vectors``, trained on a sample of them."""
+    n = len(vectors)
+    lists = nlist or policy.nlist(n)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)  # keeps quantizer alive
+    sample = vectors
+    want = lists * policy.train_per_list
+    if n > want:
+        pick = np.random.default_rng(0).choice(n, size=want, replace=False)
+        sample = vectors[np.sort(pick)]
+    index.train(np.ascontiguousarray(sample, np.float32))
+    add_in_chunks(index, ids, vectors)
+    return index
+
+
+def add_in_chunks(index: Any, ids: IdArray, vectors: npt.NDArray[np.float32], chunk: int = 262_144) -> None:
+    for i in range(0, len(vectors), chunk):
+        index.add_with_ids(
+            np.ascontiguousarray(vectors[i : i + chunk], np.float32),
+            np.ascontiguousarray(ids[i : i + chunk], np.int64),
+        )
+
+
+def rebalance(index: Any, dim: int, policy: SegmentPolicy, what: str) -> Any:
+    """The index ``policy`` wants for this segment's size: the same object, or a rebuilt one.
+
+    Flat past ``exact_limit`` -> IVF; IVF that grew four times past what its
+    lists were sized for -> a larger IVF; IVF shrunk below half the limit
+    (retention) -> flat again.
+    """
+    n = int(index.ntotal)
+    ivf = _ivf(index)
+    if ivf is None and n <= policy.exact_limit:
+        return index
+    if ivf is not None:
+        if n < policy.exact_limit // 2:
+            ids, vecs = segment_contents(index)
+            flat = new_flat(dim)
+            add_in_chunks(flat, ids, vecs)
+            log.info("%s: %d vectors, below half the exact limit: back to an exact index", what, n)
+            return flat
+        if policy.nlist(n) < 2 * ivf.nlist:
+            return index
+    ids, vecs = segment_contents(index)
+    rebuilt = build_ivf(dim, ids, vecs, policy)
+    log.info(
+        "%s: %d vectors (exact limit %d): rebuilt as IVF with %d lists",
+        what,
+        n,
+        policy.exact_limit,
+        rebuilt.nlist,
+    )
+    return rebuilt
+
+
+def search_params(
+    index: Any, policy: SegmentPolicy, allowed: IdArray | None, inside: int | None, nprobe: int | None = None
+) -> Any:
+    """Search parameters for one segment: the id filter, and for IVF the lists to visit.
+
+    ``inside``: how many ``allowed`` ids this segment holds (None: unknown,
+    take ``len(allowed)``). ``nprobe`` overrides the policy's (benchmarks).
+    """
+    ivf = _ivf(index)
+    sel = _selector(allowed) if allowed is not None else None
+    if ivf is None:
+        if sel is None:
+            return None
+        params = faiss.SearchParameters()
+        params.sel = sel
+        return params
+    nprobe = nprobe or policy.nprobe(int(ivf.nlist))
+    if allowed is not None:
+        share = min(1.0, max(inside if inside is not None else len(allowed), 1) / max(int(index.ntotal), 1))
+        nprobe = math.ceil(nprobe / share)
+    params = faiss.SearchParametersIVF()
+    params.nprobe = min(int(ivf.nlist), nprobe)
+    if sel is not None:
+        params.sel = sel
+    return params
+
+
+def _selector(allowed: IdArray) -> Any:
+    """A range test for a contiguous block of ids (a time window: ids grow with time), else a hash set.
+
+    ``allowed`` holds unique ids. A batch selector costs a hash insert per id
+    on every query; a range costs nothing to build.
+    """
+    if len(allowed) and int(allowed.max()) - int(allowed.min()) + 1 == len(allowed):
+        return faiss.IDSelectorRange(int(allowed.min()), int(allowed.max()) + 1)
+    return faiss.IDSelectorBatch(allowed)
+
+
+def count_inside(sorted_ids: IdArray, allowed: IdArray) -> int:
+    """How many of ``allowed`` are in ``sorted_ids`` (ascending), by binary search."""
+    if len(sorted_ids) == 0 or len(allowed) == 0:
+        return 0
+    pos = np.searchsorted(sorted_ids, allowed)
+    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
+    return int(np.count_nonzero(sorted_ids[pos] == allowed))
+
+
+def write_index_atomic(index: Any, path: Path) -> None:
+    """Write ``index`` to ``path`` so that readers see the old or the new file (streams: no copy in memory)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        faiss.write_index(index, str(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""The operator console: Jinja page shells, one stylesheet and small vanilla scripts over the JSON API."""
