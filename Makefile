@@ -38,7 +38,7 @@ $(LEAFLET):
 web: $(LEAFLET)
 
 demo: $(STAMP) $(LEAFLET)
-	$(BIN)/citywatch demo
+	$(BIN)/citywatch demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -28,8 +28,10 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,7 @@ def make_hd(src: Path, dst: Path, seconds: float) -> Path:
             if i >= seconds * float(rate):
                 break
             hd = f.reformat(width=1920, height=1080, format="yuv420p")
-            hd.pts = None
+            hd.pts, hd.time_base = i, Fraction(1) / rate
             for pkt in s_out.encode(hd):
                 out.mux(pkt)
         for pkt in s_out.encode():
@@ -123,6 +125,7 @@ def _worker(
     s = app.process(video, camera, actor="bench")
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     stats = s.stats
+    thumbs = [t.stat().st_size for t in Path(home, "thumbnails").rglob(f"{camera}-*.jpg")]
     out.put(
         {
             "camera": camera,
@@ -133,6 +136,7 @@ def _worker(
             "decoded": stats.decoded,
             "motion_skipped": stats.motion_skipped,
             "sightings": s.sightings,
+            "thumbnail_bytes_mean": sum(thumbs) / len(thumbs) if thumbs else None,
             "stage_s": {k: round(v, 3) for k, v in s.stage_seconds.items()},
         }
     )
@@ -183,6 +187,7 @@ def run_workers(video: Path, fps: float, n: int, pin: bool) -> tuple[list[dict[s
         p.join()
         if p.exitcode != 0:
             raise SystemExit(f"a bench worker failed (exit {p.exitcode})")
+    shutil.rmtree(home, ignore_errors=True)
     return reports, wall
 
 
@@ -195,6 +200,32 @@ def decode_cpu(video: Path) -> float:
         for f in c.decode(video=0):
             f.to_ndarray(format="rgb24")
     return _cpu() - c0
+
+
+def unit_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per video: decode ms per frame, and CPU = base * media_s + slope * detected frames (least squares)."""
+    out = []
+    for name in dict.fromkeys(r["video"] for r in rows):
+        rs = [r for r in rows if r["video"] == name]
+        if len(rs) < 2:
+            continue
+        xs = [r["sampled"] - r["motion_skipped"] for r in rs]
+        ys = [r["cpu_s"] for r in rs]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+        base = my - slope * mx
+        r0 = rs[0]
+        out.append(
+            {
+                "video": name,
+                "decode_ms_per_frame": 1000 * r0["decode_cpu_s"] / r0["frames"],
+                "detect_ms_per_frame": 1000 * slope,
+                "base_ms_per_media_s": 1000 * base / r0["media_s"],
+                "sightings": [r["sightings"] for r in rs],
+            }
+        )
+    return out
 
 
 def plot(rows: list[dict[str, Any]], single: float, path: Path, title: str) -> None:
@@ -269,6 +300,13 @@ def main() -> None:
             print(f"{video.name[:41]:<42}{fps:>5g}{dur:>9.1f}{r['cpu_s']:>8.1f}{r['wall_s']:>8.1f}"
                   f"{row['rt_cpu']:>10.1f}{row['rt_wall']:>10.1f}{passed:>8.0%}{r['sightings']:>7}")  # fmt: skip
 
+    units = unit_costs(per_core)
+    print("\nunit costs (CPU): decode per decoded frame; detection per frame that passed the motion gate")
+    print("(least-squares slope over the detect fps runs); base = CPU per media second at zero detections")
+    for u in units:
+        print(f"  {u['video'][:41]:<42}decode {u['decode_ms_per_frame']:.2f} ms/frame, "
+              f"detect {u['detect_ms_per_frame']:.1f} ms/frame, base {u['base_ms_per_media_s']:.1f} ms per media s")  # fmt: skip
+
     video = args.videos[0]
     dur = next(r["media_s"] for r in per_core if r["video"] == video.name)
     scale: list[dict[str, Any]] = []
@@ -300,10 +338,13 @@ def main() -> None:
         "processor": platform.processor(),
         "load_end": load(),
         "per_core": per_core,
+        "unit_costs": units,
         "scaling": scale,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str))
+    if args.hd_seconds > 0:
+        shutil.rmtree(videos[-1].parent, ignore_errors=True)
     print(f"wrote {args.out} and {png}; load at end {load()}")
 
 

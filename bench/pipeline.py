@@ -193,17 +193,25 @@ def main() -> None:
     print(f"load before: {load_before}\nload after:  {load_after}")
     print(f"{'run':<34}{'frames':>7}{'seconds':>9}{'frames/s':>10}{'x naive':>9}{'/ decode':>10}  notes")
     for name, n, secs, fps, note in rows:
-        print(f"{name:<34}{n:>7}{secs:>9.2f}{fps:>10.1f}{fps / naive_fps:>9.1f}{fps / dec_fps:>10.3f}  {note}")
+        print(
+            f"{name:<34}{n:>7}{secs:>9.2f}{fps:>10.1f}{fps / naive_fps:>9.1f}{fps / dec_fps:>10.3f}  {note}"
+        )
 
     print("\nper stage, seconds for the whole clip (ms per video frame in brackets):")
-    print(f"{'stage':<9}" + "".join(f"{'%g fps %s' % (r['detect_fps'], 'focus' if r['focus'] else 'full'):>20}" for r in runs))
+    heads = [f"{r['detect_fps']:g} fps {'focus' if r['focus'] else 'full'}" for r in runs]
+    print(f"{'stage':<9}" + "".join(f"{h:>20}" for h in heads))
     for stage in STAGES:
         cells = "".join(
-            f"{r['stage_seconds'][stage]:>11.2f} ({1000 * r['stage_seconds'][stage] / total:5.2f})" for r in runs
+            f"{r['stage_seconds'][stage]:>11.2f} ({1000 * r['stage_seconds'][stage] / total:5.2f})"
+            for r in runs
         )
         print(f"{stage:<9}{cells}")
-    print(f"{'total':<9}" + "".join(f"{r['seconds']:>11.2f} ({1000 * r['seconds'] / total:5.2f})" for r in runs))
-    print(f"decode-only floor: {t_dec:.2f} s ({1000 * t_dec / total:.2f} ms per frame, {dec_fps:.0f} frames/s)")
+    print(
+        f"{'total':<9}" + "".join(f"{r['seconds']:>11.2f} ({1000 * r['seconds'] / total:5.2f})" for r in runs)
+    )
+    print(
+        f"decode-only floor: {t_dec:.2f} s ({1000 * t_dec / total:.2f} ms per frame, {dec_fps:.0f} frames/s)"
+    )
     for r in runs:
         if r["persons_missed"]:
             print(f"missed at {r['detect_fps']:g} fps focus {r['focus']}: {r['persons_missed']}")

@@ -487,8 +487,10 @@ class App:
         clock_now = now or datetime.now(UTC)
         case_ref = case_ref.strip() if case_ref and case_ref.strip() else None
         enforce_deadlines(self.store, who.name, now=clock_now)
-        src = frames if frames is not None else open_source(
-            camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest
+        src = (
+            frames
+            if frames is not None
+            else open_source(camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest)
         )
         live = src.live
         if recorded_at is None:

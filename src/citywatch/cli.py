@@ -594,6 +594,13 @@ def demo(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Demo data directory (wiped and re-created).")
     ] = Path("citywatch-demo"),
+    serve_after: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Then run `citywatch serve` on it (console, API, the live demo camera)."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for --serve.")] = 8080,
 ) -> None:
     """Run the main job end to end on the embedded default and say what happened.
 
@@ -615,6 +622,7 @@ def demo(
         demo_clips,
         demo_config,
         prepare_home,
+        set_demo_passwords,
         shared_data_dir,
     )
     from citywatch.governance.audit import verify_audit_trail
@@ -630,7 +638,7 @@ def demo(
     except FileExistsError as exc:
         raise fail(str(exc)) from exc
     shared = shared_data_dir()
-    cfg = demo_config(shared)
+    cfg = demo_config(shared, home)
     import yaml
 
     (home / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -648,7 +656,9 @@ def demo(
         Image.fromarray(img).save(photo)
         Image.fromarray(img[:, ::-1].copy()).save(probe)  # mirrored: not the enrolled pixels
         create_demo_users(a.store)
+        password = set_demo_passwords(a.store)
         out.print(f"0. demo users (DEMO ONLY): {', '.join(f'{n} ({r})' for n, r in DEMO_USERS)}")
+        out.print(f"   console password of every demo user, this run only: [bold]{password}[/]")
         ent = a.enroll(
             "demo-watchlist",
             "Demo person (astronaut portrait)",
@@ -737,3 +747,13 @@ def demo(
         f"--photo {probe} --case {DEMO_CASE} --reason 'why' --camera plaza "
         f"--since {(t0 - timedelta(hours=1)).isoformat()} --until {(t0 + timedelta(hours=2)).isoformat()}"
     )
+    if serve_after:
+        from citywatch.commands.serve import serve
+
+        out.rule("[bold]citywatch serve")
+        out.print(
+            f"Console: http://127.0.0.1:{port}/ (log in as any demo user above with the password "
+            f"printed in step 0); API docs /docs; public report /transparency. The live camera 'lobby' "
+            "replays a recording as a live stream. Ctrl-C stops."
+        )
+        serve(port=port, config=None, data_dir=home)

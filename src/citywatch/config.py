@@ -158,7 +158,9 @@ class ArcFaceConfig(_OnnxEmbedderConfig):
         description="Subtracted from each pixel (0-255). InsightFace models since 2021 (buffalo_l, antelopev2) "
         "use 127.5; old MXNet exports that normalise inside the graph need 0.",
     )
-    input_std: float = Field(127.5, gt=0, description="Each pixel is then divided by this (MXNet exports: 1).")
+    input_std: float = Field(
+        127.5, gt=0, description="Each pixel is then divided by this (MXNet exports: 1)."
+    )
 
 
 EmbedderConfig = Annotated[DlibResnetConfig | SFaceConfig | ArcFaceConfig, Field(discriminator="type")]
@@ -234,7 +236,10 @@ class IngestConfig(_Strict):
 
 class CameraConfig(_Strict):
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Unique camera id.")
-    source: str = Field("", description="File path, image folder, GIF, rtsp:// or http(s):// URL.")
+    source: str = Field(
+        "",
+        description="File path, image folder, GIF, rtsp:// or http(s):// URL, or replay:FILE (a file as a live camera).",
+    )
     detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second sent to detection.")
     location: str = Field("", description="Human-readable place.")
     lat: float | None = Field(None, ge=-90, le=90, description="Latitude (WGS84).")

@@ -125,24 +125,59 @@ def render_walk(path: Path, *, seconds: float = 4.0, scale: float = 0.55, seed: 
     return path
 
 
-def demo_config(shared: Path | None) -> Config:
+LIVE_CAMERA = ("lobby", "face-demographics-walking-and-pause.gif", 52.5199, 13.4085)
+"""The camera ``make demo`` leaves running under ``citywatch serve``: a recording replayed as live."""
+
+
+def demo_config(shared: Path | None, home: Path) -> Config:
+    """The demo's cameras: the recorded ones are processed once by ``citywatch demo`` and are
+    ``enabled: false`` so that ``serve`` does not process them again; ``lobby`` replays a clip as a
+    live camera (real footage when the shared data is there, else the generated walk)."""
     cams = [
-        CameraConfig(name=name, location=loc, lat=lat, lon=lon, detect_fps=5.0, source="")
+        CameraConfig(name=name, location=loc, lat=lat, lon=lon, detect_fps=5.0, source="", enabled=False)
         for name, loc, lat, lon in DEMO_CAMERAS
     ]
+    name, clip, lat, lon = LIVE_CAMERA
     if shared is not None:
-        for name, clip, lat, lon in REAL_CAMERAS:
+        for real, real_clip, rlat, rlon in REAL_CAMERAS:
             cams.append(
                 CameraConfig(
-                    name=name,
-                    location=f"Intel sample video {clip} (real footage, CC-BY 4.0)",
-                    lat=lat,
-                    lon=lon,
+                    name=real,
+                    location=f"Intel sample video {real_clip} (real footage, CC-BY 4.0)",
+                    lat=rlat,
+                    lon=rlon,
                     detect_fps=10.0,
-                    source=str(shared / "intel-sample-videos" / "preview" / clip),
+                    source=str(shared / "intel-sample-videos" / "preview" / real_clip),
+                    enabled=False,
                 )
             )
+        live_src, where = shared / "intel-sample-videos" / "preview" / clip, f"Intel sample video {clip}"
+    else:
+        live_src, where = home / "demo-scene" / f"{DEMO_CAMERAS[0][0]}.mp4", "the generated walk"
+    cams.append(
+        CameraConfig(
+            name=name,
+            location=f"DEMO live camera: {where} replayed in a loop, every 20 s",
+            lat=lat,
+            lon=lon,
+            detect_fps=10.0,
+            source=f"replay:{live_src}?pause=20",
+        )
+    )
     return Config(cameras=cams)
+
+
+def set_demo_passwords(store: Store) -> str:
+    """Give every demo account one random password (printed once by the demo; never a default)."""
+    import secrets
+
+    from citywatch.api.security import hash_password
+    from citywatch.store.auth import set_password_hash
+
+    password = "demo-" + secrets.token_urlsafe(9)
+    for name, _ in DEMO_USERS:
+        set_password_hash(store, name, hash_password(password))
+    return password
 
 
 def demo_clips(home: Path, start: datetime | None = None) -> list[DemoClip]:

@@ -49,6 +49,7 @@ class AlertFeed:
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self._last_id = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.polls = 0
 
     @property
@@ -57,6 +58,7 @@ class AlertFeed:
 
     async def subscribe(self) -> Subscription:
         sub = Subscription()
+        self._loop = asyncio.get_running_loop()
         self._subs.add(sub)
         if self._task is None or self._task.done():
             self._last_id = await anyio.to_thread.run_sync(max_alert_id, self.store)
@@ -65,6 +67,15 @@ class AlertFeed:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
+
+    def end_streams_soon(self) -> None:
+        """From any thread (a signal handler): end every open stream, so a shutdown need not wait for them."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        for sub in list(self._subs):
+            sub.offer(None)
 
     async def close(self) -> None:
         """End every stream (each gets ``None``) and stop polling."""

@@ -39,7 +39,7 @@ def _open(config: Path | None, data_dir: Path | None) -> tuple[Config, Store]:
     if config is None and (home / "config.yaml").is_file():
         config = home / "config.yaml"
     cfg = load_config(config)
-    return cfg, Store.open(cfg.database.url, home, reconcile=False)
+    return cfg, Store.open(cfg.database.url, home, reconcile=False, vectors=cfg.vectors)
 
 
 @events_app.command("dispatch")

@@ -11,6 +11,7 @@ are child processes), the retention job every
 from __future__ import annotations
 
 import logging
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from citywatch.commands.common import ConfigOpt, DataDirOpt, err, handled
 logger = logging.getLogger("citywatch.serve")
 
 GRACEFUL_SHUTDOWN_S = 5
-"""Open live-alert streams never end on their own: stop waiting for them after this long."""
+"""How long a shutdown waits for requests still running (streams are ended first)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -57,14 +58,24 @@ def serve(
             )
         api = create_app(a, run_fleet=workers, run_retention=True, run_events=True)
         logger.info("serving %s on http://%s:%d (data %s)", "API + console", host, port, a.home)
-        uvicorn.run(
-            api,
-            host=host,
-            port=port,
-            log_level=a.cfg.log_level.lower(),
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            proxy_headers=False,
-            server_header=False,
-        )
+        feed = api.state.ctx.feed
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                # open live-alert streams never end by themselves: end them, then shut down
+                feed.end_streams_soon()
+                super().handle_exit(sig, frame)
+
+        Server(
+            uvicorn.Config(
+                api,
+                host=host,
+                port=port,
+                log_level=a.cfg.log_level.lower(),
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                proxy_headers=False,
+                server_header=False,
+            )
+        ).run()
     finally:
         a.close()

@@ -177,8 +177,8 @@ class BlazeFaceDetector(FaceDetector):
         scale = size / side
         ch, cw = crop.shape[:2]
         nw, nh = max(1, round(cw * scale)), max(1, round(ch * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         out = np.zeros((size, size, 3), np.uint8)
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         out[:nh, :nw] = cv2.resize(crop, (nw, nh), interpolation=interp)
         return out
 
@@ -235,7 +235,9 @@ class BlazeFaceDetector(FaceDetector):
         keep = [
             (x0, y0, side)
             for x0, y0, side in tiles
-            if bool(np.any((lo[:, 0] < x0 + side) & (hi[:, 0] > x0) & (lo[:, 1] < y0 + side) & (hi[:, 1] > y0)))
+            if bool(
+                np.any((lo[:, 0] < x0 + side) & (hi[:, 0] > x0) & (lo[:, 1] < y0 + side) & (hi[:, 1] > y0))
+            )
         ]
         return whole + keep
 

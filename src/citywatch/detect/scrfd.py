@@ -83,6 +83,11 @@ class ScrfdDetector(FaceDetector):
     def _close(self) -> None:
         self._session = None
 
+    @property
+    def active_providers(self) -> list[str]:
+        """Execution providers the loaded session runs on, best first (empty before ``load``)."""
+        return list(self._session.get_providers()) if self._session is not None else []
+
     def _anchor_centres(self, rows: int, cols: int, stride: int) -> FloatArray:
         key = (rows, cols, stride)
         found = self._centres.get(key)

@@ -102,6 +102,11 @@ class _OnnxEmbedder(FaceEmbedder):
     def close(self) -> None:
         self._session = None
 
+    @property
+    def active_providers(self) -> list[str]:
+        """Execution providers the loaded session runs on, best first (empty before ``load``)."""
+        return list(self._session.get_providers()) if self._session is not None else []
+
     def align(self, faces: Sequence[FaceInput]) -> list[ImageArray]:
         return [norm_crop(np.ascontiguousarray(f.image), f.kps, ARCFACE_SIZE) for f in faces]
 

@@ -204,7 +204,9 @@ class Fleet:
             if self._thread is not None:
                 return
             self._closing.clear()
-            self._store = Store.open(self._cfg.database.url, self.home, migrate=True, reconcile=False)
+            self._store = Store.open(
+                self._cfg.database.url, self.home, migrate=True, reconcile=False, vectors=self._cfg.vectors
+            )
             self._runner = _make_runner(self._cfg, self.home)
             self._runner.start()
             self._set_cameras(self._cfg.cameras)
@@ -231,10 +233,11 @@ class Fleet:
         with self._lock:
             for slot in self._slots.values():
                 if slot.worker is not None:
-                    slot.health = slot.view(replace(slot.worker.exit_health(), status=CameraStatus.STOPPED))
+                    final = replace(slot.worker.exit_health(), status=CameraStatus.STOPPED)
+                    slot.health = slot.view(replace(final, fps_in=0.0, fps_out=0.0))
                     slot.worker = None
                 elif slot.health is not None and slot.health.status != CameraStatus.FAILED:
-                    slot.health = replace(slot.health, status=CameraStatus.STOPPED)
+                    slot.health = replace(slot.health, status=CameraStatus.STOPPED, fps_in=0.0, fps_out=0.0)
             if self._runner is not None:
                 self._runner.close()
             if self._store is not None:

@@ -41,7 +41,8 @@ from citywatch.types import FloatArray, ImageArray
 
 logger = logging.getLogger(__name__)
 
-RECOGNITION_NAME = "citywatch-recognition-{}"
+RECOGNITION_NAME = "citywatch-recognition-{}-{}"
+"""Per runner (its id, then the actor's index): a runner kills only the actors it made."""
 HEALTH_TIMEOUT_S = 5.0
 
 
@@ -77,6 +78,7 @@ class RecognitionActor:
         self.wait = batch_wait_ms / 1000.0
         self._queue: asyncio.Queue[tuple[list[ImageArray], asyncio.Future[FloatArray]]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.chips = 0
 
@@ -91,8 +93,8 @@ class RecognitionActor:
         if not chips:
             return np.zeros((0, self.embedder.dim), np.float32)
         loop = asyncio.get_running_loop()
-        if self._queue is None:
-            self._queue = asyncio.Queue()
+        if self._queue is None or self._loop is not loop:  # Ray keeps one loop; tests may not
+            self._loop, self._queue = loop, asyncio.Queue()
             self._task = loop.create_task(self._batcher())
         fut: asyncio.Future[FloatArray] = loop.create_future()
         self._queue.put_nowait((chips, fut))
@@ -259,6 +261,7 @@ class RayRunner:
         self.home = home
         self._recognition: list[Any] = []
         self._owns_ray = False
+        self._id = uuid.uuid4().hex[:8]
 
     def start(self) -> None:
         ray = _ray()
@@ -274,8 +277,7 @@ class RayRunner:
         for i in range(rc.recognition_actors):
             self._recognition.append(
                 actor_cls.options(
-                    name=RECOGNITION_NAME.format(i),
-                    get_if_exists=True,
+                    name=RECOGNITION_NAME.format(self._id, i),
                     num_cpus=rc.recognition_cpus,
                     num_gpus=rc.num_gpus,
                     max_restarts=rc.max_restarts,
@@ -297,7 +299,7 @@ class RayRunner:
         if not self._recognition:
             return None
         # a stable hash (not hash(), which is salted per process) spreads cameras over the actors
-        return RECOGNITION_NAME.format(zlib.crc32(camera.encode()) % len(self._recognition))
+        return RECOGNITION_NAME.format(self._id, zlib.crc32(camera.encode()) % len(self._recognition))
 
     def spawn(self, spec: WorkerSpec) -> RayWorker:
         return RayWorker(self, spec)

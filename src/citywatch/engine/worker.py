@@ -200,7 +200,9 @@ class CameraWorker:
         if live_path is not None:
             live_path.parent.mkdir(parents=True, exist_ok=True)
         # workers never migrate or reconcile: reconcile would delete other workers' fresh thumbnails
-        store = Store.open(self.cfg.database.url, home, migrate=False, reconcile=False)
+        store = Store.open(
+            self.cfg.database.url, home, migrate=False, reconcile=False, vectors=self.cfg.vectors
+        )
         # worker=True: the fleet stored the cameras and audited the configuration; a worker's config
         # holds only its own camera, which it makes sure exists (run_camera_once has no fleet)
         app = App(self.cfg, home, store, worker=True)

@@ -9,6 +9,8 @@ a folder                     :class:`~citywatch.ingest.files.ImageFolderSource`
 an image file (.jpg, ...)    one-frame :class:`~citywatch.ingest.files.ImageFolderSource`
 any other file (``file://``  :class:`~citywatch.ingest.files.VideoFileSource` (video, GIF)
 accepted)
+``replay:PATH``              :class:`~citywatch.ingest.replay.ReplaySource`: a file played as a
+                             live camera (real-time pace, wall-clock stamps, looping; demos)
 ==========================  =======================================================
 """
 
@@ -17,13 +19,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from citywatch.config import IngestConfig
 from citywatch.errors import SourceError
 from citywatch.ingest.base import FrameSource
 from citywatch.ingest.files import IMAGE_SUFFIXES, ImageFolderSource, VideoFileSource
 from citywatch.ingest.live import LiveSource
+from citywatch.ingest.replay import SCHEME as REPLAY
+from citywatch.ingest.replay import ReplaySource
 from citywatch.log import scrub_url
 
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https"})
@@ -55,6 +59,16 @@ def open_source(
     scheme = parts.scheme.lower()
     if scheme in LIVE_SCHEMES:
         return LiveSource(camera, uri, detect_fps=detect_fps, cfg=cfg, clock=clock, sleep=sleep)
+    if scheme == REPLAY:
+        path = Path(unquote(parts.path)).expanduser()
+        if not path.is_file():
+            raise SourceError(f"camera {camera}: {path}: no such file to replay")
+        query = parse_qs(parts.query)
+        try:
+            pause = float(query.get("pause", ["0"])[0])
+        except ValueError as exc:
+            raise SourceError(f"camera {camera}: replay pause {query['pause'][0]!r} is not a number") from exc
+        return ReplaySource(camera, path, detect_fps=detect_fps, cfg=cfg, clock=clock, pause=pause)
     if scheme == "file":
         path = Path(unquote(parts.path))
     elif len(scheme) > 1 and "://" in uri:  # a one-letter "scheme" is a Windows drive

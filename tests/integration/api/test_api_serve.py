@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,6 +65,8 @@ def test_serve_answers_on_its_fixed_paths_and_stops_cleanly(tmp_path: Path) -> N
         ).returncode
         == 0
     )
+    assert cli(home, "users", "create", "ola", "--role", "operator", "--as", "root").returncode == 0
+    token = json.loads(cli(home, "users", "token", "--as", "ola", "--json").stdout)["token"]
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
@@ -90,11 +95,37 @@ def test_serve_answers_on_its_fixed_paths_and_stops_cleanly(tmp_path: Path) -> N
             assert r.status_code == 200 and r.json()["role"] == "admin"
             assert c.get("/api/users").status_code == 200
             assert c.get("/metrics").status_code == 200
+        # an open live-alert stream does not hold the shutdown up
+        opened = threading.Event()
+
+        def hold_stream() -> None:
+            with (
+                contextlib.suppress(httpx.TransportError),
+                httpx.stream(
+                    "GET",
+                    base + "/api/alerts/stream",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=None,
+                ) as r,
+            ):
+                assert r.status_code == 200
+                opened.set()
+                for _ in r.iter_lines():
+                    pass
+
+        reader = threading.Thread(target=hold_stream, daemon=True)
+        reader.start()
+        assert opened.wait(10)
     finally:
+        t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
+        stopped_in = time.monotonic() - t0
         log.close()
+    reader.join(5)
+    assert not reader.is_alive()
     text = (tmp_path / "serve.log").read_text()
     # uvicorn shuts down gracefully, then re-raises the signal: -SIGTERM is a clean stop
     assert code in (0, -signal.SIGTERM) and "Application shutdown complete" in text, text
     assert "camera fleet stopped" in text and "events dispatcher started" in text
+    assert "graceful shutdown exceeded" not in text and stopped_in < 5, (stopped_in, text)

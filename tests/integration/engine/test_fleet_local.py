@@ -67,6 +67,11 @@ def test_killed_worker_is_restarted_and_cameras_change_while_running(
     with Store.open("", home, reconcile=False) as store:
         runs = {(r.camera, r.status) for r in store.list_runs()}
         sightings = store.list_sightings(camera="walk")
+        actions = [a.action for a in store.list_audit()]
     # the killed worker left its live run unfinished; every other run ended cleanly
     assert ("walk", "done") in runs and ("lobby", "done") in runs
     assert len(sightings) == done.sightings
+    # workers leave the configuration audit to the process that owns the config (serve): none here
+    assert (
+        "config.change" not in actions and actions.count("user.create") == 2
+    )  # root, then the fleet's account

@@ -7,6 +7,7 @@ stopped at the end: only the processes of its own process group are ended.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def ray_address() -> Iterator[str]:
             ray.shutdown()
         _end_group(proc)
         ray_constants.ENABLE_RAY_CLUSTER = saved
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def ray_config(address: str, *cameras: CameraConfig) -> Config:

@@ -24,6 +24,7 @@ from citywatch.detect import build_detector  # noqa: E402
 from citywatch.detect.scrfd import ScrfdDetector  # noqa: E402
 from citywatch.detect.yunet import YuNetDetector  # noqa: E402
 from citywatch.errors import ModelError  # noqa: E402
+from citywatch.onnx_session import available_providers, choose_providers  # noqa: E402
 
 # landmark offsets in stride units, as (x, y): eyes, nose, mouth corners of an upright face
 KPS = np.array([[0.3, 0.3], [0.7, 0.3], [0.5, 0.5], [0.35, 0.75], [0.65, 0.75]], np.float32)
@@ -234,7 +235,23 @@ def test_scrfd_cuda_request_falls_back_to_cpu_with_a_warning(
     cfg = ScrfdConfig(
         model_path=str(scrfd_path), input_size=64, providers=("CUDAExecutionProvider", "CPUExecutionProvider")
     )
+    det = ScrfdDetector(cfg)
+    assert det.active_providers == []
     with caplog.at_level(logging.WARNING, logger="citywatch.onnx_session"):
-        found = ScrfdDetector(cfg).detect(_block(64, 64, 16, 24, (255, 0, 0)))
+        found = det.detect(_block(64, 64, 16, 24, (255, 0, 0)))
     assert len(found) == 1
-    assert any("CUDAExecutionProvider" in r.getMessage() and "CPU" in r.getMessage() for r in caplog.records)
+    assert det.active_providers[-1] == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" not in available_providers():  # the usual build here: CPU only
+        assert det.active_providers == ["CPUExecutionProvider"]
+        assert any(
+            "CUDAExecutionProvider" in r.getMessage() and "CPU" in r.getMessage() for r in caplog.records
+        )
+
+
+def test_choose_providers_keeps_order_and_a_cpu_floor() -> None:
+    avail = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(["CUDAExecutionProvider"], avail, "t") == avail
+    assert choose_providers([], avail, "t") == ["CPUExecutionProvider"]
+    assert choose_providers(["TensorrtExecutionProvider", "CPUExecutionProvider"], avail, "t") == [
+        "CPUExecutionProvider"
+    ]
