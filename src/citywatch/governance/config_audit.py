@@ -27,7 +27,9 @@ def audited_settings(cfg: Config) -> dict[str, Any]:
         "governance": cfg.governance.model_dump(mode="json"),
         "match": cfg.match.model_dump(mode="json"),
         "search.max_window_days": cfg.search.max_window_days,
-        "cameras": {c.name: {**c.model_dump(mode="json"), "source": scrub_url(c.source)} for c in cfg.cameras},
+        "cameras": {
+            c.name: {**c.model_dump(mode="json"), "source": scrub_url(c.source)} for c in cfg.cameras
+        },
     }
 
 
