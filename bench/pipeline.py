@@ -11,10 +11,9 @@
     camera's detect fps, motion gate, BlazeFace, ByteTrack, best shots, face
     verifier, batched embedding, matching, SQLite + FAISS + thumbnails) on the
     whole video, at detect fps 5 and 10 (every frame of this 10 fps video),
-    each with ``ingest.motion.focus`` off (every frame that passes the gate
-    gets the full tiled pass: the previous pipeline) and on (the default:
-    close crops around moving areas and tracked faces only, full passes on
-    keepalive frames).
+    each with ``ingest.motion.focus`` off (the default: every frame that
+    passes the gate gets the full tiled pass) and on (only the tiles that
+    overlap moving areas and tracked faces, full passes on keepalive frames).
 
 Every person still found: the reference is the full pass on every frame
 (focus off, 10 fps). Each of its tracks (a face seen in >= 3 frames, before

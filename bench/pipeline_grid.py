@@ -19,6 +19,7 @@ import os
 import subprocess
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,13 @@ def transcode(src: Path, dest: Path, width: int) -> None:
     height = round(width * 9 / 16 / 2) * 2
     with av.open(str(src)) as inp, av.open(str(dest), "w") as out:
         ist = inp.streams.video[0]
-        ost = out.add_stream("libx264", rate=ist.average_rate or 10)
+        rate = ist.average_rate or Fraction(10)
+        ost = out.add_stream("libx264", rate=rate)
         ost.width, ost.height, ost.pix_fmt = width, height, "yuv420p"
         ost.options = {"preset": "veryfast", "crf": "23"}
-        for frame in inp.decode(ist):
+        for i, frame in enumerate(inp.decode(ist)):
             img = frame.reformat(width=width, height=height, format="yuv420p")
-            img.pts = None
+            img.pts, img.time_base = i, 1 / Fraction(rate)  # one tick per frame: the sampler reads these
             for pkt in ost.encode(img):
                 out.mux(pkt)
         for pkt in ost.encode():

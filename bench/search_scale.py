@@ -13,9 +13,11 @@ index's lists). Vector ids are assigned in time order, as SQL row ids are.
 
 Each size is one day segment built the way ``FaissDayIndex`` builds it past
 its exact limit (``citywatch.store.faiss_segments.build_ivf``: IVF-Flat,
-inner product, ~sqrt(n) lists) and searched the way it searches
-(``search_params``: ``nprobe``, an id selector for filters, nprobe scaled by
-the filter's share). At 1 M the exact index is measured too. Filters, as the
+inner product, ~sqrt(n) lists, an id -> entry map) and searched the way it
+searches (``search_segment``: ``probe_factor * sqrt(lists)`` lists; a
+filter scans more lists in proportion to the share it leaves, unless fetching
+its vectors by id and scoring them exactly is cheaper). At 1 M the exact
+index is measured too. Filters, as the
 store passes them (allowed ids from SQL):
 
 * cameras: 20 of 1,000 cameras (2 % of vectors);
@@ -27,7 +29,8 @@ single queries (one thread), recall@10 against exact search with the same
 filter. The SQL side of a filter (fetching the allowed ids) is not included:
 it grows with the filter's size, whatever the index. The 10 M vectors are
 never all held as a matrix: each 1 M chunk updates the exact ground truth and
-is added to the index, then dropped (the index itself is ~5.2 GB).
+is added to the index, then dropped (the index itself is ~5.2 GB, plus its
+id map).
 
 Writes bench/results/search_scale.json and search_scale.png (recall against
 p95 latency for each nprobe).
@@ -51,7 +54,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.store.faiss_segments import SegmentPolicy, add_in_chunks, count_inside, search_params
+from citywatch.store.faiss_segments import SegmentPolicy, add_in_chunks, search_segment
 
 DIM = 128
 GROUPS = 4096
@@ -167,17 +170,15 @@ def timed_search(
     index: Any, queries: F32, flt: Filter, policy: SegmentPolicy, nprobe: int | None = None
 ) -> tuple[list[float], I64]:
     """Single-query latencies (ms) and the top-k ids, as FaissDayIndex.search does per segment."""
-    sorted_ids = None
     allowed = None if flt.name == "none" else flt.allowed
-    if allowed is not None and hasattr(faiss.downcast_index(index), "nprobe"):
-        sorted_ids = np.arange(index.ntotal, dtype=np.int64)  # this segment holds ids 0..n-1
+    is_ivf = isinstance(faiss.downcast_index(index), faiss.IndexIVF)
+    # FaissDayIndex caches each IVF segment's sorted ids; this segment holds ids 0..n-1
+    sorted_ids = np.arange(index.ntotal, dtype=np.int64) if is_ivf and allowed is not None else None
     lat: list[float] = []
     found = np.full((len(queries), K), -1, np.int64)
     for i, q in enumerate(queries):
         t0 = time.perf_counter()
-        inside = count_inside(sorted_ids, allowed) if sorted_ids is not None and allowed is not None else None
-        params = search_params(index, policy, allowed, inside, nprobe=nprobe)
-        _, labels = index.search(q.reshape(1, -1), K, params=params)
+        _, labels = search_segment(index, q.reshape(1, -1), K, policy, allowed, sorted_ids, nprobe=nprobe)
         lat.append(1000 * (time.perf_counter() - t0))
         found[i] = labels[0]
     return lat, found
@@ -186,7 +187,7 @@ def timed_search(
 def policy_fields(p: SegmentPolicy) -> dict[str, float]:
     return {
         "exact_limit": p.exact_limit,
-        "probe_share": p.probe_share,
+        "probe_factor": p.probe_factor,
         "min_nprobe": p.min_nprobe,
         "min_nlist": p.min_nlist,
         "max_nlist": p.max_nlist,
@@ -218,6 +219,7 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
     train = pop.sightings(train_rng.integers(0, pop.identities, nlist * policy.train_per_list), train_rng)
     # as build_ivf does, but trained on a fresh sample so the 10 M vectors never sit in one matrix
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
     ivf.train(train)
     t_train = time.perf_counter() - t0
     del train
@@ -267,12 +269,12 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
                 flush=True,
             )
     sweep = []
-    for share in args.sweep:
-        nprobe = max(1, round(share * nlist))
+    for factor in args.sweep:
+        nprobe = min(nlist, max(1, round(factor * nlist**0.5)))
         lat, found = timed_search(ivf, queries, filters[0], policy, nprobe=nprobe)
         sweep.append(
             {
-                "probe_share": share,
+                "probe_factor": factor,
                 "nprobe": nprobe,
                 "p50_ms": round(float(np.percentile(lat, 50)), 2),
                 "p95_ms": round(float(np.percentile(lat, 95)), 2),
@@ -280,7 +282,7 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
             }
         )
         print(
-            f"  sweep {share:.2f} of lists (nprobe {nprobe:4}): p95 {sweep[-1]['p95_ms']:7.2f} ms recall {sweep[-1]['recall_at_10']}"
+            f"  sweep {factor:g} x sqrt(lists) (nprobe {nprobe:4}): p95 {sweep[-1]['p95_ms']:7.2f} ms recall {sweep[-1]['recall_at_10']}"
         )
     result = {
         "n": n,
@@ -306,11 +308,11 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         ys = [s["recall_at_10"] for s in r["nprobe_sweep"]]
         ax.plot(xs, ys, marker="o", label=f"IVF, {r['n'] / 1e6:g} M vectors")
         for s in r["nprobe_sweep"]:
-            ax.annotate(f"{s['probe_share']:g}", (s["p95_ms"], s["recall_at_10"]), fontsize=7)
+            ax.annotate(f"{s['probe_factor']:g}", (s["p95_ms"], s["recall_at_10"]), fontsize=7)
     ax.axhline(0.98, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("p95 latency per query, ms (1 thread)")
     ax.set_ylabel("recall@10 vs exact")
-    ax.set_title("share of IVF lists visited (labels), unfiltered")
+    ax.set_title("lists visited = label x sqrt(lists), unfiltered")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -328,8 +330,8 @@ def main() -> None:
     ap.add_argument(
         "--sweep",
         type=lambda s: [float(x) for x in s.split(",")],
-        default=[0.04, 0.08, 0.12, 0.16, 0.2, 0.25],
-        help="shares of the lists to visit (unfiltered queries)",
+        default=[2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+        help="lists to visit, as multiples of sqrt(lists) (unfiltered queries)",
     )
     ap.add_argument("--out", type=Path, default=OUT / "search_scale.json")
     args = ap.parse_args()

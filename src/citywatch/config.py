@@ -212,9 +212,10 @@ class MotionConfig(_Strict):
         2.0, ge=0, description="Detect anyway at least this often, so a still face is not missed (0: never)."
     )
     focus: bool = Field(
-        True,
-        description="Between keepalive frames, detect only around moving areas and tracked faces (closer "
-        "crops, fewer model runs); off: every frame that passes the gate gets a full pass.",
+        False,
+        description="Between keepalive frames, run only the detector tiles that overlap moving areas or "
+        "tracked faces (same detections there; pays where motion keeps to one part of a wide frame; measured "
+        "no gain on the shared clips, docs/speed.md); off: every frame that passes the gate gets a full pass.",
     )
 
 

@@ -4,7 +4,7 @@ A segment with up to ``SegmentPolicy.exact_limit`` vectors is an exact
 ``IndexIDMap2(IndexFlatIP)``: nothing to train, perfect recall, and a scan
 of 200,000 x 128 floats costs a few milliseconds. Past the limit,
 :func:`rebalance` rebuilds it as an ``IndexIVFFlat`` (inner product, about
-``sqrt(n)`` lists, trained on the segment itself) searched with a share of its lists (``probe_share``). The kind is recorded by the index file itself (its FAISS type);
+``sqrt(n)`` lists, trained on the segment itself) searched with ``probe_factor * sqrt(nlist)`` of its lists. The kind is recorded by the index file itself (its FAISS type);
 :func:`segment_kind` reads it back.
 
 Why IVF and not HNSW: retention must delete vectors (``remove_ids``), which
@@ -16,9 +16,12 @@ candidate's score is exact; recall depends only on ``nprobe``
 Filtered searches (camera/time filters arrive as allowed ids) visit more
 lists in proportion: if a share ``s`` of the segment qualifies, ``nprobe /
 s`` lists (at most all of them), so about as many qualifying candidates are
-scanned as without a filter. A contiguous block of allowed ids (a time
-window: ids grow with time) is tested as a range, which costs nothing to
-build; other filters use a hash set.
+scanned as without a filter. When the allowed vectors are few enough that
+fetching them by id (the IVF keeps an id -> entry hash map) and scoring them
+exactly costs less than that scan (``FETCH_COST``), they are, with perfect
+recall. A contiguous block of
+allowed ids (a time window: ids grow with time) is tested as a range, which
+costs nothing to build; other filters use a hash set.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ log = logging.getLogger(__name__)
 IdArray = npt.NDArray[np.int64]
 Kind = Literal["flat", "ivf"]
 
+FETCH_COST = 20
+"""Fetching one vector by id and scoring it costs about as much as scanning this many list entries
+past an id filter (measured at 1 M: 260 ns against 13 ns, bench/search_scale.py)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentPolicy:
@@ -48,9 +55,11 @@ class SegmentPolicy:
 
     exact_limit: int = 200_000
     """Segments with more vectors than this become IVF (at flush)."""
-    probe_share: float = 0.16
-    """Share of an IVF segment's lists visited per unfiltered query: recall against speed. On clustered
-    face-like vectors 16 % of the lists gave recall@10 ~0.99 at 1 M (bench/search_scale.py)."""
+    probe_factor: float = 5.0
+    """An unfiltered query visits ``probe_factor * sqrt(nlist)`` lists: recall against speed. The share
+    of lists a query must visit for a given recall falls as segments grow; on clustered face-like
+    vectors this rule gave recall@10 0.986 at 1 M (160 of 1,024 lists) and ~0.99 at 10 M (320 of
+    4,096), bench/search_scale.py."""
     min_nprobe: int = 16
     min_nlist: int = 64
     max_nlist: int = 16_384
@@ -60,7 +69,7 @@ class SegmentPolicy:
     def __post_init__(self) -> None:
         if (
             self.exact_limit < 1
-            or not 0 < self.probe_share <= 1
+            or self.probe_factor <= 0
             or self.min_nprobe < 1
             or not 1 <= self.min_nlist <= self.max_nlist
         ):
@@ -68,7 +77,7 @@ class SegmentPolicy:
 
     def nprobe(self, nlist: int) -> int:
         """Lists to visit in an IVF index of ``nlist`` lists (unfiltered)."""
-        return min(nlist, max(self.min_nprobe, math.ceil(self.probe_share * nlist)))
+        return min(nlist, max(self.min_nprobe, math.ceil(self.probe_factor * math.sqrt(nlist))))
 
     def nlist(self, n: int) -> int:
         """Lists for ``n`` vectors: the power of two nearest ``sqrt(n)``, within the bounds."""
@@ -135,6 +144,8 @@ def build_ivf(
     lists = nlist or policy.nlist(n)
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)  # keeps quantizer alive
+    # id -> vector lookups: filtered searches score a few allowed vectors directly (see search_segment)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # missing in its stubs
     sample = vectors
     want = lists * policy.train_per_list
     if n > want:
@@ -221,6 +232,62 @@ def _selector(allowed: IdArray) -> Any:
     if len(allowed) and int(allowed.max()) - int(allowed.min()) + 1 == len(allowed):
         return faiss.IDSelectorRange(int(allowed.min()), int(allowed.max()) + 1)
     return faiss.IDSelectorBatch(allowed)
+
+
+def present(sorted_ids: IdArray, allowed: IdArray) -> IdArray:
+    """The ``allowed`` ids that are in ``sorted_ids`` (ascending), by binary search."""
+    if len(sorted_ids) == 0 or len(allowed) == 0:
+        return np.zeros(0, np.int64)
+    pos = np.searchsorted(sorted_ids, allowed)
+    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
+    found: IdArray = allowed[sorted_ids[pos] == allowed]
+    return found
+
+
+def search_segment(
+    index: Any,
+    query: npt.NDArray[np.float32],
+    k: int,
+    policy: SegmentPolicy,
+    allowed: IdArray | None,
+    sorted_ids: IdArray | None,
+    nprobe: int | None = None,
+) -> tuple[npt.NDArray[np.float32], IdArray]:
+    """``(scores, ids)`` of the ``k`` best in one segment, shaped ``(1, k)``; ids -1 pad.
+
+    ``sorted_ids`` (ascending ids of an IVF segment) lets a filtered search count,
+    and fetch, the allowed vectors this segment holds.
+    """
+    ivf = _ivf(index)
+    inside = None
+    mine = None
+    if ivf is not None and allowed is not None and sorted_ids is not None:
+        mine = present(sorted_ids, allowed)
+        inside = len(mine)
+    params = search_params(index, policy, allowed, inside, nprobe)
+    if ivf is not None and mine is not None and ivf.direct_map.type != faiss.DirectMap.NoMap:  # type: ignore[attr-defined]
+        scanned = int(index.ntotal) * min(1.0, params.nprobe / max(int(ivf.nlist), 1))
+        if len(mine) * FETCH_COST <= scanned:
+            return _exact_subset(ivf, mine, query, k)
+    scores, labels = index.search(query, k, params=params)
+    return scores, labels
+
+
+def _exact_subset(
+    ivf: Any, ids: IdArray, query: npt.NDArray[np.float32], k: int
+) -> tuple[npt.NDArray[np.float32], IdArray]:
+    scores = np.full((1, k), -np.inf, np.float32)
+    labels = np.full((1, k), -1, np.int64)
+    if len(ids) == 0:
+        return scores, labels
+    vecs = ivf.reconstruct_batch(np.ascontiguousarray(ids, np.int64))
+    sims = (vecs @ query[0]).astype(np.float32)
+    top = min(k, len(ids))
+    best = np.argpartition(-sims, top - 1)[:top]
+    best = best[np.lexsort((ids[best], -sims[best]))]
+    scores[0, :top] = sims[best]
+    labels[0, :top] = ids[best]
+    return scores, labels
 
 
 def count_inside(sorted_ids: IdArray, allowed: IdArray) -> int:

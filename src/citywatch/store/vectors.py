@@ -53,9 +53,8 @@ import numpy.typing as npt
 from citywatch.errors import ModelError, StoreError
 from citywatch.store.faiss_segments import (
     SegmentPolicy,
-    count_inside,
     rebalance,
-    search_params,
+    search_segment,
     segment_ids,
     segment_kind,
     write_index_atomic,
@@ -458,8 +457,9 @@ class FaissDayIndex:
                 n = int(seg.index.ntotal)
                 if n == 0:
                     continue
-                params = search_params(seg.index, self._policy, allowed, self._inside(seg, allowed))
-                scores, labels = seg.index.search(query, min(k, n), params=params)
+                scores, labels = search_segment(
+                    seg.index, query, min(k, n), self._policy, allowed, self._sorted_ids(seg, allowed)
+                )
                 hits.extend(
                     (int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if int(i) >= 0
                 )
@@ -504,13 +504,13 @@ class FaissDayIndex:
                     seg.pending_remove.clear()
         log.debug("vector index %s: flushed %d day(s)", self._model, len(dirty))
 
-    def _inside(self, seg: _Segment, allowed: IdArray | None) -> int | None:
-        """How many allowed ids an IVF segment holds (sizes its nprobe); None where it does not matter."""
+    def _sorted_ids(self, seg: _Segment, allowed: IdArray | None) -> IdArray | None:
+        """An IVF segment's ids, ascending (cached), for filtered searches; None where not needed."""
         if allowed is None or segment_kind(seg.index) != "ivf":
             return None
         if seg.sorted_ids is None:
             seg.sorted_ids = np.sort(segment_ids(seg.index))
-        return count_inside(seg.sorted_ids, allowed)
+        return seg.sorted_ids
 
     def segment_kinds(self) -> dict[str, str]:
         """``day -> "flat" | "ivf"``: the index kind each segment has now (the file records it)."""
