@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, select
 
 from citywatch.store import models as m
 from citywatch.store.exports import UnblurRequestRecord, _unblur_record
+from citywatch.store.governance import alert_deciders
 from citywatch.store.records import AuditRecord, SightingRecord
 from citywatch.store.repo import Store, _audit_record, _sighting_record
 
@@ -50,15 +51,7 @@ def _query() -> Select[m.Alert, str, str, str, datetime, datetime]:
 def _rows(store: Store, q: Select[m.Alert, str, str, str, datetime, datetime]) -> list[AlertRow]:
     with store._session() as s:
         rows = s.execute(q).all()
-        ids = [r[0].id for r in rows]
-        deciders: dict[int, list[str]] = {i: [] for i in ids}
-        if ids:
-            for aid, user in s.execute(
-                select(m.AlertDecision.alert_id, m.AlertDecision.user)
-                .where(m.AlertDecision.alert_id.in_(ids))
-                .order_by(m.AlertDecision.id)
-            ):
-                deciders[aid].append(user)
+        deciders = alert_deciders(s, [r[0].id for r in rows])
     return [
         AlertRow(
             a.id,

@@ -303,6 +303,19 @@ class AlertState:
     deciders: tuple[str, ...]
 
 
+def alert_deciders(s: Session, alert_ids: list[int]) -> dict[int, list[str]]:
+    """Who has decided each alert, in decision order (an empty list for undecided ones)."""
+    deciders: dict[int, list[str]] = {i: [] for i in alert_ids}
+    if alert_ids:
+        for aid, user in s.execute(
+            select(m.AlertDecision.alert_id, m.AlertDecision.user)
+            .where(m.AlertDecision.alert_id.in_(alert_ids))
+            .order_by(m.AlertDecision.id)
+        ):
+            deciders[aid].append(user)
+    return deciders
+
+
 def list_alert_states(
     store: Store, *, status: str | None = None, alert_id: int | None = None, limit: int | None = None
 ) -> list[AlertState]:
@@ -321,15 +334,7 @@ def list_alert_states(
         q = q.limit(limit)
     with store._session() as s:
         rows = s.execute(q).all()
-        ids = [r[0].id for r in rows]
-        deciders: dict[int, list[str]] = {i: [] for i in ids}
-        if ids:
-            for aid, user in s.execute(
-                select(m.AlertDecision.alert_id, m.AlertDecision.user)
-                .where(m.AlertDecision.alert_id.in_(ids))
-                .order_by(m.AlertDecision.id)
-            ):
-                deciders[aid].append(user)
+        deciders = alert_deciders(s, [r[0].id for r in rows])
         return [
             AlertState(
                 a.id,
