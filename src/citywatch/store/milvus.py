@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from citywatch.errors import ConfigError, ModelError, StoreError
 from citywatch.log import scrub_url
-from citywatch.store.vectors import DAY_RE, IdArray, VectorFilter, VectorMeta
+from citywatch.store.vectors import DAY_RE, IdArray, VectorFilter, VectorMeta, check_vectors
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -191,14 +191,7 @@ class MilvusDayIndex:
     # --- VectorIndex ---------------------------------------------------------
 
     def _check_vectors(self, vectors: npt.NDArray[Any], what: str) -> npt.NDArray[np.float32]:
-        arr = np.asarray(vectors)
-        if arr.ndim != 2 or arr.shape[1] != self._dim:
-            raise ModelError(
-                f"{what}: vectors of shape {arr.shape} do not fit index {self._model!r} of dimension {self._dim}"
-            )
-        if arr.dtype != np.float32:
-            raise ModelError(f"{what}: vectors must be float32, got {arr.dtype}")
-        return np.ascontiguousarray(arr)
+        return check_vectors(vectors, self._dim, self._model, what)
 
     def add(
         self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32], meta: VectorMeta | None = None

@@ -186,6 +186,18 @@ class VectorBackend(Protocol):
         """Release connections (indexes must be closed first)."""
 
 
+def check_vectors(vectors: npt.NDArray[Any], dim: int, model: str, what: str) -> npt.NDArray[np.float32]:
+    """``vectors`` as a contiguous ``(n, dim)`` float32 array; ModelError naming the index otherwise."""
+    arr = np.asarray(vectors)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise ModelError(
+            f"{what}: vectors of shape {arr.shape} do not fit index {model!r} of dimension {dim}"
+        )
+    if arr.dtype != np.float32:
+        raise ModelError(f"{what}: vectors must be float32, got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
 def _new_index(dim: int) -> Any:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
@@ -368,14 +380,7 @@ class FaissDayIndex:
     # --- VectorIndex ----------------------------------------------------------
 
     def _check_vectors(self, vectors: npt.NDArray[Any], what: str) -> npt.NDArray[np.float32]:
-        arr = np.asarray(vectors)
-        if arr.ndim != 2 or arr.shape[1] != self._dim:
-            raise ModelError(
-                f"{what}: vectors of shape {arr.shape} do not fit index {self._model!r} of dimension {self._dim}"
-            )
-        if arr.dtype != np.float32:
-            raise ModelError(f"{what}: vectors must be float32, got {arr.dtype}")
-        return np.ascontiguousarray(arr)
+        return check_vectors(vectors, self._dim, self._model, what)
 
     def add(
         self, day: str, ids: IdArray, vectors: npt.NDArray[np.float32], meta: VectorMeta | None = None
