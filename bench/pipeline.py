@@ -13,7 +13,9 @@
     whole video, at detect fps 5 and 10 (every frame of this 10 fps video),
     each with ``ingest.motion.focus`` off (the default: every frame that
     passes the gate gets the full tiled pass) and on (only the tiles that
-    overlap moving areas and tracked faces, full passes on keepalive frames).
+    overlap moving areas and tracked faces, full passes on keepalive frames);
+    at 5 fps also without confirmation looks (``tracker.confirm_rate`` 1: a
+    new face is not looked for again off the 5 fps grid).
 
 Every person still found: the reference is the full pass on every frame
 (focus off, 10 fps). Each of its tracks (a face seen in >= 3 frames, before
@@ -46,7 +48,7 @@ import face_recognition_models as frm
 import numpy as np
 
 from citywatch.app import App
-from citywatch.config import CameraConfig, Config, IngestConfig, MotionConfig
+from citywatch.config import CameraConfig, Config, IngestConfig, MotionConfig, TrackerConfig
 from citywatch.engine.verify import FaceVerifier
 from citywatch.governance.access import add_user
 from citywatch.store import Store
@@ -102,12 +104,13 @@ class RecordingVerifier(FaceVerifier):
         return super().confirms(track)
 
 
-def pipeline(video: Path, fps: float, focus: bool) -> dict[str, Any]:
+def pipeline(video: Path, fps: float, focus: bool, confirm_rate: float = 2.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home:
         motion = MotionConfig(focus=focus)
         cfg = Config(
             cameras=[CameraConfig(name="bench", detect_fps=fps, source=str(video))],
             ingest=IngestConfig(motion=motion),
+            tracker=TrackerConfig(confirm_rate=confirm_rate),
         )
         app = App(cfg, Path(home), Store.open("", Path(home)))
         try:
@@ -122,6 +125,9 @@ def pipeline(video: Path, fps: float, focus: bool) -> dict[str, Any]:
     return {
         "detect_fps": fps,
         "focus": focus,
+        "confirm_rate": confirm_rate,
+        "detected": s.detected,
+        "confirm_looks": s.confirm_looks,
         "sampled_frames": s.frames,
         "motion_skipped": s.stats.motion_skipped,
         "seconds": s.seconds,
@@ -129,6 +135,15 @@ def pipeline(video: Path, fps: float, focus: bool) -> dict[str, Any]:
         "tracks": [[round(t.start, 2), round(t.end, 2), t.detections] for t in verifier.seen],
         "stage_seconds": {k: round(s.stage_seconds.get(k, 0.0), 3) for k in STAGES},
     }
+
+
+def label(run: dict[str, Any]) -> str:
+    """``5 fps``, ``5 fps focus``, ``5 fps no-confirm``: the variant a run measured."""
+    return (
+        f"{run['detect_fps']:g} fps"
+        + (" focus" if run["focus"] else "")
+        + (" no-confirm" if run["confirm_rate"] == 1 else "")
+    )
 
 
 def coverage(reference: list[list[float]], run: list[list[float]]) -> tuple[int, int, list[list[float]]]:
@@ -145,7 +160,7 @@ def plot(runs: list[dict[str, Any]], decode_s: float, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    labels = [f"{r['detect_fps']:g} fps, focus {'on' if r['focus'] else 'off'}" for r in runs]
+    labels = [label(r) for r in runs]
     left = np.zeros(len(runs))
     for stage in STAGES:
         vals = np.array([r["stage_seconds"][stage] for r in runs])
@@ -172,7 +187,8 @@ def main() -> None:
     load_before = uptime()
     total, t_dec = decode_only(args.video)
     n_naive, t_naive, naive_faces = naive(args.video, args.naive_frames)
-    runs = [pipeline(args.video, fps, focus) for fps in (5.0, 10.0) for focus in (False, True)]
+    variants = [(5.0, False, 2.0), (5.0, True, 2.0), (5.0, False, 1.0), (10.0, False, 2.0), (10.0, True, 2.0)]
+    runs = [pipeline(args.video, fps, focus, rate) for fps, focus, rate in variants]
     load_after = uptime()
 
     dec_fps = total / t_dec
@@ -185,8 +201,11 @@ def main() -> None:
         found, wanted, missed = coverage(reference, r["tracks"])
         r["persons_found"] = [found, wanted]
         r["persons_missed"] = missed
-        name = f"citywatch {r['detect_fps']:g} fps, focus {'on' if r['focus'] else 'off'}"
-        note = f"{len(r['tracks'])} tracks, {found}/{wanted} persons, {r['sightings']} sightings"
+        name = f"citywatch {label(r)}"
+        note = (
+            f"{len(r['tracks'])} tracks, {found}/{wanted} persons, {r['sightings']} sightings, "
+            f"{r['confirm_looks']} confirm looks"
+        )
         rows.append((name, total, secs, total / secs, note))
     print(f"video: {args.video.name}, {total} frames; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     print(f"load before: {load_before}\nload after:  {load_after}")
@@ -197,7 +216,7 @@ def main() -> None:
         )
 
     print("\nper stage, seconds for the whole clip (ms per video frame in brackets):")
-    heads = [f"{r['detect_fps']:g} fps {'focus' if r['focus'] else 'full'}" for r in runs]
+    heads = [label(r) for r in runs]
     print(f"{'stage':<9}" + "".join(f"{h:>20}" for h in heads))
     for stage in STAGES:
         cells = "".join(
@@ -213,7 +232,7 @@ def main() -> None:
     )
     for r in runs:
         if r["persons_missed"]:
-            print(f"missed at {r['detect_fps']:g} fps focus {r['focus']}: {r['persons_missed']}")
+            print(f"missed at {label(r)}: {r['persons_missed']}")
 
     result = {
         "video": str(args.video.name),

@@ -13,10 +13,12 @@ index's lists). Vector ids are assigned in time order, as SQL row ids are.
 
 Each size is one day segment built the way ``FaissDayIndex`` builds it past
 its exact limit (``citywatch.store.faiss_segments.build_ivf``: IVF-Flat,
-inner product, ~sqrt(n) lists, an id -> entry map) and searched the way it
-searches (``search_segment``: ``probe_factor * sqrt(lists)`` lists; a
-filter scans more lists in proportion to the share it leaves, unless fetching
-its vectors by id and scoring them exactly is cheaper). At 1 M the exact
+inner product, ~sqrt(n) lists, ids ascending in each list) and searched the
+way it searches (``search_segment``: ``probe_factor * sqrt(lists)`` lists; a
+filter scans more lists in proportion to the share it leaves; a time window
+is binary-searched in each list; other filters gather and score their
+vectors exactly when that is cheaper than the scan, using the segment's
+cached ``SegmentLayout``, whose build time is reported). At 1 M the exact
 index is measured too. Filters, as the
 store passes them (allowed ids from SQL):
 
@@ -54,7 +56,13 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from citywatch.store.faiss_segments import SegmentPolicy, add_in_chunks, search_segment
+from citywatch.store.faiss_segments import (
+    SegmentLayout,
+    SegmentPolicy,
+    add_in_chunks,
+    search_segment,
+    segment_layout,
+)
 
 DIM = 128
 GROUPS = 4096
@@ -167,18 +175,31 @@ def uptime() -> str:
 
 
 def timed_search(
-    index: Any, queries: F32, flt: Filter, policy: SegmentPolicy, nprobe: int | None = None
+    index: Any,
+    queries: F32,
+    flt: Filter,
+    policy: SegmentPolicy,
+    layout: SegmentLayout | None,
+    nprobe: int | None = None,
 ) -> tuple[list[float], I64]:
-    """Single-query latencies (ms) and the top-k ids, as FaissDayIndex.search does per segment."""
+    """Single-query latencies (ms) and the top-k ids, as FaissDayIndex.search does per segment.
+
+    ``layout``: the IVF segment's layout, which FaissDayIndex builds once per segment version.
+    """
     allowed = None if flt.name == "none" else flt.allowed
-    is_ivf = isinstance(faiss.downcast_index(index), faiss.IndexIVF)
-    # FaissDayIndex caches each IVF segment's sorted ids; this segment holds ids 0..n-1
-    sorted_ids = np.arange(index.ntotal, dtype=np.int64) if is_ivf and allowed is not None else None
     lat: list[float] = []
     found = np.full((len(queries), K), -1, np.int64)
     for i, q in enumerate(queries):
         t0 = time.perf_counter()
-        _, labels = search_segment(index, q.reshape(1, -1), K, policy, allowed, sorted_ids, nprobe=nprobe)
+        _, labels = search_segment(
+            index,
+            q.reshape(1, -1),
+            K,
+            policy,
+            allowed,
+            layout if allowed is not None else None,
+            nprobe=nprobe,
+        )
         lat.append(1000 * (time.perf_counter() - t0))
         found[i] = labels[0]
     return lat, found
@@ -219,7 +240,6 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
     train = pop.sightings(train_rng.integers(0, pop.identities, nlist * policy.train_per_list), train_rng)
     # as build_ivf does, but trained on a fresh sample so the 10 M vectors never sit in one matrix
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
-    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
     ivf.train(train)
     t_train = time.perf_counter() - t0
     del train
@@ -238,10 +258,23 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
             m = f.mask(ids)
             truth[f.name].update(scores[:, m], ids[m])
         print(f"  added {ids[-1] + 1:,} (rss {rss_gib():.1f} GiB)", flush=True)
-    build = {"train_s": round(t_train, 1), "add_s": round(t_add, 1), "nlist": nlist}
+    t1 = time.perf_counter()
+    layout = segment_layout(ivf)
+    t_layout = time.perf_counter() - t1
+    assert layout is not None and layout.lists_sorted
+    build = {
+        "train_s": round(t_train, 1),
+        "add_s": round(t_add, 1),
+        "layout_s": round(t_layout, 1),
+        "nlist": nlist,
+    }
     mem = {
         "ivf_bytes": n * (DIM * 4 + 8) + nlist * DIM * 4,
         "flat_bytes": n * (DIM * 4 + 8) if flat is not None else None,
+        "layout_bytes": layout.sorted_ids.nbytes
+        + layout.lists.nbytes
+        + layout.offsets.nbytes
+        + (layout.rank.nbytes if layout.rank is not None else 0),
         "rss_gib": round(rss_gib(), 2),
         "max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
     }
@@ -251,7 +284,7 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
     indexes: list[tuple[str, Any]] = [("ivf", ivf)] + ([("exact", flat)] if flat is not None else [])
     for kind, index in indexes:
         for f in filters:
-            lat, found = timed_search(index, queries, f, policy)
+            lat, found = timed_search(index, queries, f, policy, layout if kind == "ivf" else None)
             rows.append(
                 {
                     "index": kind,
@@ -271,7 +304,7 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
     sweep = []
     for factor in args.sweep:
         nprobe = min(nlist, max(1, round(factor * nlist**0.5)))
-        lat, found = timed_search(ivf, queries, filters[0], policy, nprobe=nprobe)
+        lat, found = timed_search(ivf, queries, filters[0], policy, None, nprobe=nprobe)
         sweep.append(
             {
                 "probe_factor": factor,
@@ -292,7 +325,7 @@ def bench_size(n: int, args: argparse.Namespace, policy: SegmentPolicy) -> dict[
         "nprobe_sweep": sweep,
         "load": uptime(),
     }
-    del ivf, flat
+    del layout, ivf, flat
     return result
 
 
@@ -349,8 +382,9 @@ def main() -> None:
     for r in results:
         b, m = r["build"], r["memory"]
         print(
-            f"{r['n']:>10,}: IVF {b['nlist']} lists, train {b['train_s']} s, add {b['add_s']} s; "
-            f"index {m['ivf_bytes'] / 1024**3:.2f} GiB; max RSS {m['max_rss_gib']} GiB"
+            f"{r['n']:>10,}: IVF {b['nlist']} lists, train {b['train_s']} s, add {b['add_s']} s, "
+            f"layout {b['layout_s']} s; index {m['ivf_bytes'] / 1024**3:.2f} GiB + layout "
+            f"{m['layout_bytes'] / 1024**2:.0f} MiB; max RSS {m['max_rss_gib']} GiB"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {

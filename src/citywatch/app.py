@@ -131,6 +131,10 @@ class ProcessSummary:
     error: str | None = None
     stats: SourceStats = field(default_factory=SourceStats)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    detected: int = 0
+    """Frames the detector ran on (the rest: off the detect_fps grid, or nothing moved)."""
+    confirm_looks: int = 0
+    """Of those, frames off the detect_fps grid looked at to confirm a new face (``tracker.confirm_rate``)."""
     case_ref: str | None = None
     authorisations: tuple[int, ...] = ()
     """Active authorisations this run's alerting ran under."""
@@ -490,7 +494,7 @@ class App:
         src = (
             frames
             if frames is not None
-            else open_source(camera, source, detect_fps=cam.detect_fps, cfg=self.cfg.ingest)
+            else open_source(camera, source, detect_fps=self.cfg.sample_fps(cam), cfg=self.cfg.ingest)
         )
         live = src.live
         if recorded_at is None:
@@ -640,6 +644,7 @@ class App:
                 summary.stats = src.stats
             persist_timed(pipe.finish())
             summary.stats = replace(summary.stats, motion_skipped=pipe.times.motion_skipped)
+            summary.detected, summary.confirm_looks = pipe.times.detected, pipe.times.confirm_looks
         except CorruptMediaError as exc:
             # keep what the intact part of the file gave us
             persist(pipe.finish())

@@ -194,7 +194,7 @@ def process(
             )
 
     with open_app(config, data_dir) as a:
-        total = _frame_estimate(source, a.camera(camera).detect_fps)
+        total = _frame_estimate(source, a.cfg.sample_fps(a.camera(camera)))
         with Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),

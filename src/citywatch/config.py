@@ -176,6 +176,15 @@ class TrackerConfig(_Strict):
     lost_seconds: float = Field(1.0, gt=0, description="A track ends after this long without a detection.")
     matching_threshold: float = Field(0.8, gt=0, le=1, description="ByteTrack IoU matching threshold.")
     min_detections: int = Field(2, ge=1, description="Tracks with fewer detections are discarded as noise.")
+    confirm_rate: float = Field(
+        2.0,
+        ge=1,
+        le=10,
+        description="A face seen for the first time is looked for again on the next frames, at this "
+        "multiple of the camera's detect_fps (up to the source's own rate), until its track has "
+        "min_detections: a short glimpse is confirmed instead of being dropped as noise, at the cost "
+        "of a few extra detections per new face. 1: off (every frame on the detect_fps grid only).",
+    )
     best_shots: int = Field(5, ge=1, le=50, description="Best-quality shots kept (and embedded) per track.")
     verify_faces: bool = Field(
         True,
@@ -337,6 +346,19 @@ class VectorConfig(_Strict):
         ge=1,
         le=32768,
         description="HNSW search breadth (raised to k when k is larger): recall vs speed.",
+    )
+    faiss_exact_limit: int = Field(
+        200_000,
+        ge=1,
+        description="FAISS (empty uri): a day segment with more vectors than this is rebuilt as IVF "
+        "at the next flush (exact below it; an exact scan of 200,000 takes a few ms).",
+    )
+    faiss_probe_factor: float = Field(
+        5.0,
+        gt=0,
+        le=1000,
+        description="FAISS IVF segments: an unfiltered query visits this x sqrt(lists) lists "
+        "(5: recall@10 ~0.99 at 1 M and 10 M, docs/speed.md). Higher: better recall, slower.",
     )
 
 
@@ -560,6 +582,11 @@ class Config(_Strict):
 
     def camera(self, name: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.name == name), None)
+
+    def sample_fps(self, cam: CameraConfig) -> float:
+        """Frames a second a camera's source hands to the pipeline: ``detect_fps`` times
+        ``tracker.confirm_rate`` (the pipeline detects the extra frames only to confirm new faces)."""
+        return cam.detect_fps * self.tracker.confirm_rate
 
 
 # --- loading --------------------------------------------------------------

@@ -19,6 +19,7 @@ from citywatch.config import MotionConfig, TrackerConfig
 from citywatch.detect.base import FaceDetector
 from citywatch.embed.base import FaceEmbedder, FaceInput
 from citywatch.engine.verify import FaceVerifier
+from citywatch.ingest.base import Sampler
 from citywatch.ingest.motion import MotionGate
 from citywatch.match.matcher import Matcher
 from citywatch.track.tracker import FaceTracker
@@ -58,6 +59,10 @@ class StageTimes:
     """Tracks the face verifier turned down (backs of heads, hair, profiles)."""
     focused: int = 0
     """Frames detected only around moving areas and tracked faces (``MotionConfig.focus``)."""
+    confirm_looks: int = 0
+    """Frames off the ``detect_fps`` grid detected because a new face awaited confirmation."""
+    off_grid: int = 0
+    """Frames off the grid passed over (nobody awaiting confirmation)."""
     seconds: dict[str, float] = field(
         default_factory=lambda: {
             "motion": 0.0, "detect": 0.0, "track": 0.0, "verify": 0.0, "align": 0.0, "embed": 0.0,
@@ -99,6 +104,9 @@ class CameraPipeline:
         self.embedder = embedder
         self.matcher = matcher
         self.tracker = FaceTracker(camera, tracker_cfg, fps)
+        # sources hand over frames at fps x confirm_rate; frames off the fps grid are detected only
+        # while a new face awaits its confirming detections (Config.sample_fps)
+        self.grid = Sampler(fps) if tracker_cfg.confirm_rate > 1 else None
         self.gate = MotionGate(motion_cfg) if motion_cfg is not None and motion_cfg.enabled else None
         self.focus = motion_cfg is not None and motion_cfg.focus
         self.verifier = verifier if tracker_cfg.verify_faces else None
@@ -108,6 +116,11 @@ class CameraPipeline:
         """Process one sampled frame; return the tracks that closed."""
         t = self.times
         t.frames += 1
+        if self.grid is not None and not self.grid.keep(frame.timestamp):
+            if not self.tracker.unconfirmed:
+                t.off_grid += 1
+                return self._finish(self.tracker.expire(frame.timestamp))
+            t.confirm_looks += 1
         t0 = time.perf_counter()
         moving = self.gate.moving(frame) if self.gate is not None else True
         t1 = time.perf_counter()

@@ -216,7 +216,10 @@ class CameraWorker:
         try:
             while not self._stop.is_set():
                 src = open_source(
-                    self.cam.name, self.cam.source, detect_fps=self.cam.detect_fps, cfg=self.cfg.ingest
+                    self.cam.name,
+                    self.cam.source,
+                    detect_fps=self.cfg.sample_fps(self.cam),
+                    cfg=self.cfg.ingest,
                 )
                 tap = _Tap(
                     src,

@@ -16,12 +16,17 @@ candidate's score is exact; recall depends only on ``nprobe``
 Filtered searches (camera/time filters arrive as allowed ids) visit more
 lists in proportion: if a share ``s`` of the segment qualifies, ``nprobe /
 s`` lists (at most all of them), so about as many qualifying candidates are
-scanned as without a filter. When the allowed vectors are few enough that
-fetching them by id (the IVF keeps an id -> entry hash map) and scoring them
-exactly costs less than that scan (``FETCH_COST``), they are, with perfect
-recall. A contiguous block of
-allowed ids (a time window: ids grow with time) is tested as a range, which
-costs nothing to build; other filters use a hash set.
+scanned as without a filter. A contiguous block of allowed ids (a time
+window: ids grow with time) is tested as a range; because a segment's lists
+keep their ids in ascending order (ids are added in order, and rebuilds sort
+them), FAISS finds that range in each list by binary search instead of
+testing every entry. Other filters (cameras) cost a membership test per list
+entry, about 10 ns, so at 10 M a full scan takes ~100 ms; when the allowed
+vectors are few enough that gathering them and scoring them exactly costs
+less (``FETCH_COST``), they are, with perfect recall. The gather uses a
+:class:`SegmentLayout` (ids ascending, where each sits in the lists, and views
+of the lists' vectors), built once per segment version and cached by the
+caller.
 """
 
 from __future__ import annotations
@@ -44,9 +49,10 @@ log = logging.getLogger(__name__)
 IdArray = npt.NDArray[np.int64]
 Kind = Literal["flat", "ivf"]
 
-FETCH_COST = 20
-"""Fetching one vector by id and scoring it costs about as much as scanning this many list entries
-past an id filter (measured at 1 M: 260 ns against 13 ns, bench/search_scale.py)."""
+FETCH_COST = 30
+"""Gathering one allowed vector from the lists and scoring it costs about as much as scanning this
+many list entries past an id filter: random reads across gigabytes of lists miss the TLB and the
+caches (measured at 10 M: ~400 ns against ~12 ns per entry, bench/search_scale.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +150,15 @@ def build_ivf(
     lists = nlist or policy.nlist(n)
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)  # keeps quantizer alive
-    # id -> vector lookups: filtered searches score a few allowed vectors directly (see search_segment)
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]  # missing in its stubs
     sample = vectors
     want = lists * policy.train_per_list
     if n > want:
         pick = np.random.default_rng(0).choice(n, size=want, replace=False)
         sample = vectors[np.sort(pick)]
     index.train(np.ascontiguousarray(sample, np.float32))
-    add_in_chunks(index, ids, vectors)
+    # ascending ids in every list: a time window is then found by binary search (see SegmentLayout)
+    order = np.argsort(ids, kind="stable")
+    add_in_chunks(index, ids[order], vectors[order])
     return index
 
 
@@ -196,16 +202,142 @@ def rebalance(index: Any, dim: int, policy: SegmentPolicy, what: str) -> Any:
     return rebuilt
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SegmentLayout:
+    """Where each vector of one IVF segment sits, for filtered searches; valid for one segment version.
+
+    Built by :func:`segment_layout` and cached by the caller, who must drop it on
+    any change to the index (an add or remove may move the lists in memory: the
+    views here would then point at freed memory). It holds the index itself so
+    that the lists outlive it.
+    """
+
+    index: Any
+    sorted_ids: IdArray
+    """Every id of the segment, ascending."""
+    lists: npt.NDArray[np.signedinteger[Any]]
+    """16-bit where ``nlist`` allows (numpy then sorts them by radix: 10x faster)."""
+    offsets: npt.NDArray[np.int32]
+    """``lists[i], offsets[i]``: where ``sorted_ids[i]`` sits."""
+    views: tuple[npt.NDArray[np.float32] | None, ...]
+    """The vectors of each list, in place (no copy); None for an empty list."""
+    lists_sorted: bool
+    """Every list holds its ids in ascending order (a range filter may then binary-search them)."""
+    rank: npt.NDArray[np.int32] | None
+    """``rank[id - sorted_ids[0]]``: position of ``id`` in ``sorted_ids``, -1 if absent. Only kept
+    when the ids are dense (a day's sightings mostly are); else lookups binary-search."""
+
+    def positions(self, allowed: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
+        """``(ids, positions)``: the ``allowed`` ids this segment holds, and where in ``sorted_ids``."""
+        ids = self.sorted_ids
+        if len(ids) == 0 or len(allowed) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        lo, hi = int(ids[0]), int(ids[-1])
+        cand = allowed[(allowed >= lo) & (allowed <= hi)]
+        if self.rank is not None:
+            pos = self.rank[cand - lo].astype(np.int64)
+        else:
+            pos = np.searchsorted(ids, cand)
+            pos[pos >= len(ids)] = len(ids) - 1
+            pos[ids[pos] != cand] = -1
+        hit = pos >= 0
+        return cand[hit], pos[hit]
+
+    def count_range(self, first: int, last: int) -> int:
+        """How many ids of this segment lie in ``[first, last]``."""
+        ids = self.sorted_ids
+        return int(np.searchsorted(ids, last, "right") - np.searchsorted(ids, first, "left"))
+
+    def score(
+        self, query: npt.NDArray[np.float32], ids: IdArray, pos: npt.NDArray[np.int64], k: int
+    ) -> tuple[npt.NDArray[np.float32], IdArray]:
+        """Exact top ``k`` of the vectors at ``pos`` (from :meth:`positions`), shaped ``(1, k)``; ids -1 pad."""
+        scores = np.full((1, k), -np.inf, np.float32)
+        labels = np.full((1, k), -1, np.int64)
+        if len(pos) == 0:
+            return scores, labels
+        lists = self.lists[pos]
+        order = np.argsort(lists, kind="stable")  # list by list: each list's memory in one pass
+        lists, offs, ids = lists[order], self.offsets[pos][order], ids[order]
+        cuts = np.flatnonzero(np.diff(lists)) + 1
+        starts = [0, *cuts.tolist()]
+        ends = [*cuts.tolist(), len(lists)]
+        gathered = np.empty((len(ids), self.index.d), np.float32)
+        # a Python step per list (~2 us) beside ~200 ns per vector of cache/TLB misses: fine
+        for lst, a, b in zip(lists[starts].tolist(), starts, ends, strict=True):
+            np.take(self.views[lst], offs[a:b], axis=0, out=gathered[a:b], mode="clip")  # "raise" would copy
+        sims = gathered @ query[0]
+        top = min(k, len(ids))
+        best = np.argpartition(-sims, top - 1)[:top]
+        best = best[np.lexsort((ids[best], -sims[best]))]
+        scores[0, :top] = sims[best]
+        labels[0, :top] = ids[best]
+        return scores, labels
+
+
+def segment_layout(index: Any) -> SegmentLayout | None:
+    """The :class:`SegmentLayout` of an IVF-Flat segment (None for a flat one): one pass over its lists."""
+    ivf = _ivf(index)
+    if ivf is None:
+        return None
+    lists = ivf.invlists
+    ids_parts: list[IdArray] = []
+    list_type = np.int16 if ivf.nlist <= np.iinfo(np.int16).max else np.int32
+    list_parts: list[npt.NDArray[np.signedinteger[Any]]] = []
+    off_parts: list[npt.NDArray[np.int32]] = []
+    views: list[npt.NDArray[np.float32] | None] = []
+    lists_sorted = True
+    for lst in range(ivf.nlist):
+        size = lists.list_size(lst)
+        if size == 0:
+            views.append(None)
+            continue
+        ids = faiss.rev_swig_ptr(lists.get_ids(lst), size)
+        codes = faiss.rev_swig_ptr(lists.get_codes(lst), size * ivf.code_size)
+        views.append(codes.view(np.float32).reshape(size, ivf.d))
+        lists_sorted = lists_sorted and bool(np.all(ids[1:] > ids[:-1]))
+        ids_parts.append(ids.astype(np.int64))
+        list_parts.append(np.full(size, lst, list_type))
+        off_parts.append(np.arange(size, dtype=np.int32))
+    if not ids_parts:
+        empty = np.zeros(0, np.int32)
+        return SegmentLayout(index, np.zeros(0, np.int64), empty, empty, tuple(views), True, None)
+    all_ids = np.concatenate(ids_parts)
+    order = np.argsort(all_ids, kind="stable")
+    sorted_ids = all_ids[order]
+    rank = None
+    span = int(sorted_ids[-1]) - int(sorted_ids[0]) + 1
+    if span <= 4 * len(sorted_ids):  # dense ids: a table costs at most 16 bytes per vector
+        rank = np.full(span, -1, np.int32)
+        rank[sorted_ids - sorted_ids[0]] = np.arange(len(sorted_ids), dtype=np.int32)
+    return SegmentLayout(
+        index,
+        sorted_ids,
+        np.concatenate(list_parts)[order],
+        np.concatenate(off_parts)[order],
+        tuple(views),
+        lists_sorted,
+        rank,
+    )
+
+
 def search_params(
-    index: Any, policy: SegmentPolicy, allowed: IdArray | None, inside: int | None, nprobe: int | None = None
+    index: Any,
+    policy: SegmentPolicy,
+    allowed: IdArray | None,
+    inside: int | None,
+    nprobe: int | None = None,
+    lists_sorted: bool = False,
 ) -> Any:
     """Search parameters for one segment: the id filter, and for IVF the lists to visit.
 
     ``inside``: how many ``allowed`` ids this segment holds (None: unknown,
     take ``len(allowed)``). ``nprobe`` overrides the policy's (benchmarks).
+    ``lists_sorted``: every IVF list holds ascending ids (a range filter then
+    binary-searches each list).
     """
     ivf = _ivf(index)
-    sel = _selector(allowed) if allowed is not None else None
+    sel = _selector(allowed, lists_sorted and ivf is not None) if allowed is not None else None
     if ivf is None:
         if sel is None:
             return None
@@ -223,25 +355,21 @@ def search_params(
     return params
 
 
-def _selector(allowed: IdArray) -> Any:
+def _selector(allowed: IdArray, sorted_lists: bool = False) -> Any:
     """A range test for a contiguous block of ids (a time window: ids grow with time), else a hash set.
 
     ``allowed`` holds unique ids. A batch selector costs a hash insert per id
-    on every query; a range costs nothing to build.
+    on every query; a range costs nothing to build, and over lists of
+    ascending ids (``sorted_lists``) FAISS bounds it by binary search.
     """
-    if len(allowed) and int(allowed.max()) - int(allowed.min()) + 1 == len(allowed):
-        return faiss.IDSelectorRange(int(allowed.min()), int(allowed.max()) + 1)
+    if _contiguous(allowed):
+        return faiss.IDSelectorRange(int(allowed.min()), int(allowed.max()) + 1, sorted_lists)
     return faiss.IDSelectorBatch(allowed)
 
 
-def present(sorted_ids: IdArray, allowed: IdArray) -> IdArray:
-    """The ``allowed`` ids that are in ``sorted_ids`` (ascending), by binary search."""
-    if len(sorted_ids) == 0 or len(allowed) == 0:
-        return np.zeros(0, np.int64)
-    pos = np.searchsorted(sorted_ids, allowed)
-    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
-    found: IdArray = allowed[sorted_ids[pos] == allowed]
-    return found
+def _contiguous(allowed: IdArray) -> bool:
+    """``allowed`` (unique ids) is one block of consecutive ids."""
+    return bool(len(allowed)) and int(allowed.max()) - int(allowed.min()) + 1 == len(allowed)
 
 
 def search_segment(
@@ -250,53 +378,33 @@ def search_segment(
     k: int,
     policy: SegmentPolicy,
     allowed: IdArray | None,
-    sorted_ids: IdArray | None,
+    layout: SegmentLayout | None,
     nprobe: int | None = None,
 ) -> tuple[npt.NDArray[np.float32], IdArray]:
     """``(scores, ids)`` of the ``k`` best in one segment, shaped ``(1, k)``; ids -1 pad.
 
-    ``sorted_ids`` (ascending ids of an IVF segment) lets a filtered search count,
-    and fetch, the allowed vectors this segment holds.
+    ``layout`` (this IVF segment's current :class:`SegmentLayout`) lets a
+    filtered search count, and gather, the allowed vectors this segment holds.
     """
     ivf = _ivf(index)
-    inside = None
-    mine = None
-    if ivf is not None and allowed is not None and sorted_ids is not None:
-        mine = present(sorted_ids, allowed)
-        inside = len(mine)
-    params = search_params(index, policy, allowed, inside, nprobe)
-    if ivf is not None and mine is not None and ivf.direct_map.type != faiss.DirectMap.NoMap:  # type: ignore[attr-defined]
+    if layout is not None and layout.index is not index:
+        raise ValueError("search_segment: the layout belongs to another index")
+    if ivf is None or allowed is None or layout is None:
+        params = search_params(index, policy, allowed, None, nprobe)
+        scores, labels = index.search(query, k, params=params)
+        return scores, labels
+    if layout.lists_sorted and _contiguous(allowed):
+        # a time window: FAISS binary-searches it in each sorted list, no per-entry test
+        inside = layout.count_range(int(allowed.min()), int(allowed.max()))
+        params = search_params(index, policy, allowed, inside, nprobe, lists_sorted=True)
+    else:
+        mine, pos = layout.positions(allowed)
+        params = search_params(index, policy, allowed, len(mine), nprobe)
         scanned = int(index.ntotal) * min(1.0, params.nprobe / max(int(ivf.nlist), 1))
         if len(mine) * FETCH_COST <= scanned:
-            return _exact_subset(ivf, mine, query, k)
+            return layout.score(query, mine, pos, k)
     scores, labels = index.search(query, k, params=params)
     return scores, labels
-
-
-def _exact_subset(
-    ivf: Any, ids: IdArray, query: npt.NDArray[np.float32], k: int
-) -> tuple[npt.NDArray[np.float32], IdArray]:
-    scores = np.full((1, k), -np.inf, np.float32)
-    labels = np.full((1, k), -1, np.int64)
-    if len(ids) == 0:
-        return scores, labels
-    vecs = ivf.reconstruct_batch(np.ascontiguousarray(ids, np.int64))
-    sims = (vecs @ query[0]).astype(np.float32)
-    top = min(k, len(ids))
-    best = np.argpartition(-sims, top - 1)[:top]
-    best = best[np.lexsort((ids[best], -sims[best]))]
-    scores[0, :top] = sims[best]
-    labels[0, :top] = ids[best]
-    return scores, labels
-
-
-def count_inside(sorted_ids: IdArray, allowed: IdArray) -> int:
-    """How many of ``allowed`` are in ``sorted_ids`` (ascending), by binary search."""
-    if len(sorted_ids) == 0 or len(allowed) == 0:
-        return 0
-    pos = np.searchsorted(sorted_ids, allowed)
-    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
-    return int(np.count_nonzero(sorted_ids[pos] == allowed))
 
 
 def write_index_atomic(index: Any, path: Path) -> None:

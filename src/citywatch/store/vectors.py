@@ -52,11 +52,13 @@ import numpy.typing as npt
 
 from citywatch.errors import ModelError, StoreError
 from citywatch.store.faiss_segments import (
+    SegmentLayout,
     SegmentPolicy,
     rebalance,
     search_segment,
     segment_ids,
     segment_kind,
+    segment_layout,
     write_index_atomic,
 )
 
@@ -245,8 +247,9 @@ class _Segment:
     """Stat key of the file this copy was loaded from / written to (None: no file)."""
     pending_add: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
     pending_remove: set[int] = field(default_factory=set)
-    sorted_ids: IdArray | None = None
-    """Ids in ascending order, cached for filtered IVF searches; None after any change."""
+    layout: SegmentLayout | None = None
+    """Where an IVF segment's vectors sit, cached for filtered searches; None after any change (it
+    points into the index's lists, which a change may move)."""
 
     @property
     def dirty(self) -> bool:
@@ -374,7 +377,7 @@ class FaissDayIndex:
         if seg.pending_add:
             ids = np.fromiter(seg.pending_add.keys(), dtype=np.int64, count=len(seg.pending_add))
             index.add_with_ids(np.stack(list(seg.pending_add.values())), ids)
-        seg.index, seg.disk, seg.sorted_ids = index, key, None
+        seg.index, seg.disk, seg.layout = index, key, None
         return seg
 
     # --- VectorIndex ----------------------------------------------------------
@@ -398,7 +401,7 @@ class FaissDayIndex:
             seg = self._segment(day)
             seg.index.remove_ids(id_arr)
             seg.index.add_with_ids(vecs, id_arr)
-            seg.sorted_ids = None
+            seg.layout = None
             for i, v in zip(id_arr.tolist(), vecs, strict=True):
                 seg.pending_add[i] = v.copy()
                 seg.pending_remove.discard(i)
@@ -412,7 +415,7 @@ class FaissDayIndex:
             for day in self.days() if days is None else days:
                 seg = self._segment(day)
                 removed += int(seg.index.remove_ids(id_arr))
-                seg.sorted_ids = None
+                seg.layout = None
                 for i in id_arr.tolist():
                     seg.pending_add.pop(i, None)
                     seg.pending_remove.add(i)
@@ -463,7 +466,7 @@ class FaissDayIndex:
                 if n == 0:
                     continue
                 scores, labels = search_segment(
-                    seg.index, query, min(k, n), self._policy, allowed, self._sorted_ids(seg, allowed)
+                    seg.index, query, min(k, n), self._policy, allowed, self._layout(seg, allowed)
                 )
                 hits.extend(
                     (int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if int(i) >= 0
@@ -502,20 +505,20 @@ class FaissDayIndex:
                         seg.index = rebalance(
                             seg.index, self._dim, self._policy, f"vector index {self._model} {day}"
                         )
-                        seg.sorted_ids = None
+                        seg.layout = None
                         write_index_atomic(seg.index, path)
                     seg.disk = _stat_key(path)
                     seg.pending_add.clear()
                     seg.pending_remove.clear()
         log.debug("vector index %s: flushed %d day(s)", self._model, len(dirty))
 
-    def _sorted_ids(self, seg: _Segment, allowed: IdArray | None) -> IdArray | None:
-        """An IVF segment's ids, ascending (cached), for filtered searches; None where not needed."""
+    def _layout(self, seg: _Segment, allowed: IdArray | None) -> SegmentLayout | None:
+        """An IVF segment's layout (cached), for filtered searches; None where not needed."""
         if allowed is None or segment_kind(seg.index) != "ivf":
             return None
-        if seg.sorted_ids is None:
-            seg.sorted_ids = np.sort(segment_ids(seg.index))
-        return seg.sorted_ids
+        if seg.layout is None or seg.layout.index is not seg.index:
+            seg.layout = segment_layout(seg.index)
+        return seg.layout
 
     def segment_kinds(self) -> dict[str, str]:
         """``day -> "flat" | "ivf"``: the index kind each segment has now (the file records it)."""
@@ -546,9 +549,10 @@ class FaissDayIndex:
 class FaissBackend:
     """FAISS day segments under ``root/<model>/`` (the embedded default)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, policy: SegmentPolicy | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.policy = policy or SegmentPolicy()
 
     def models(self) -> set[str]:
         return {p.parent.name for p in self.root.glob("*/meta.json")}
@@ -558,7 +562,7 @@ class FaissBackend:
         return None if meta is None else meta[1]
 
     def open(self, model: str, dim: int) -> FaissDayIndex:
-        return FaissDayIndex(self.root, dim, model)
+        return FaissDayIndex(self.root, dim, model, self.policy)
 
     def close(self) -> None:
         return None
@@ -572,8 +576,11 @@ def open_vector_backend(cfg: VectorConfig | None, home: Path) -> VectorBackend:
 
     Milvus is imported only when used (pymilvus is heavy to import).
     """
-    if cfg is None or not cfg.uri:
+    if cfg is None:
         return FaissBackend(Path(home) / "vectors")
+    if not cfg.uri:
+        policy = SegmentPolicy(exact_limit=cfg.faiss_exact_limit, probe_factor=cfg.faiss_probe_factor)
+        return FaissBackend(Path(home) / "vectors", policy)
     from citywatch.store.milvus import MilvusBackend
 
     return MilvusBackend(cfg, Path(home))

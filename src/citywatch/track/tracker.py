@@ -74,6 +74,7 @@ class FaceTracker:
         )
         self._live: dict[int, _Live] = {}
         self._seq = 0
+        self._new_faces = 0
 
     def update(self, frame: Frame, dets: FaceDetections) -> list[ClosedTrack]:
         if len(dets):
@@ -87,10 +88,18 @@ class FaceTracker:
         tracked = self._bt.update(sv_dets, timestamp=frame.timestamp)
         ids = tracked.tracker_id if tracked.tracker_id is not None else np.zeros(0, int)
         idx = tracked.data.get("idx", np.zeros(0, int)) if len(tracked) else np.zeros(0, int)
+        tracked_idx: set[int] = set()
         for tid, i in zip(ids, idx, strict=True):
             if tid < 0:
                 continue  # not yet confirmed by ByteTrack
+            tracked_idx.add(int(i))
             self._observe(frame, int(tid), dets.xyxy[i], dets.kps[i], float(dets.confidence[i]))
+        # faces strong enough to start a track that ByteTrack holds as tentative until seen again
+        self._new_faces = sum(
+            1
+            for i in range(len(dets))
+            if i not in tracked_idx and dets.confidence[i] >= self.cfg.activation_threshold
+        )
         return self.expire(frame.timestamp)
 
     def _observe(self, frame: Frame, tid: int, box: FloatArray, kps: FloatArray, conf: float) -> None:
@@ -152,6 +161,14 @@ class FaceTracker:
     @property
     def open_tracks(self) -> int:
         return len(self._live)
+
+    @property
+    def unconfirmed(self) -> int:
+        """Faces that would be dropped as noise if not seen again soon: new faces in the last
+        detected frame that ByteTrack holds as tentative, and open tracks with fewer than
+        ``min_detections`` detections."""
+        few = sum(1 for lv in self._live.values() if lv.detections < self.cfg.min_detections)
+        return self._new_faces + few
 
     def open_boxes(self) -> FloatArray:
         """``(N, 4)`` last boxes of the open tracks (frame pixels)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
-from citywatch.config import MotionConfig, TrackerConfig
+from citywatch.config import CameraConfig, Config, MotionConfig, TrackerConfig
 from citywatch.detect.base import FaceDetector
 from citywatch.embed.base import FaceEmbedder, FaceInput
 from citywatch.engine.pipeline import CameraPipeline
@@ -142,3 +143,57 @@ def test_closed_tracks_are_aligned_and_embedded_in_one_batch() -> None:
     assert emb.batches == [emb.aligned] and emb.aligned == len(outcomes[0].track.shots)
     assert pipe.times.seconds["align"] >= 0 and pipe.times.seconds["embed"] >= 0
     assert outcomes[0].embedded.model == "count"
+
+
+def frame_at(i: int, fps: float, x: int | None) -> Frame:
+    f = frame(i, x)
+    return Frame(f.camera, i, i / fps, f.image)
+
+
+def confirm_pipeline(confirm_rate: float) -> tuple[CameraPipeline, Recorder]:
+    det = Recorder()
+    pipe = CameraPipeline(
+        "cam",
+        det,
+        CountingEmbedder(),
+        Matcher(Gallery.empty("count", 4), 0.5),
+        TrackerConfig(verify_faces=False, min_face_px=1.0, confirm_rate=confirm_rate),
+        fps=5,
+        motion_cfg=MotionConfig(keepalive_seconds=4.0, focus=False),
+    )
+    return pipe, det
+
+
+def glimpse(i: int) -> int | None:
+    """A face seen for 0.3 s of a 10 fps camera: frames 8, 9, 10; the 5 fps grid holds 8 and 10 only.
+
+    ByteTrack starts a track on its second sighting, and a track needs ``min_detections`` (2)
+    more: three frames in a row."""
+    return {8: 100, 9: 104, 10: 108}.get(i)
+
+
+def test_a_glimpse_is_confirmed_by_a_look_off_the_grid() -> None:
+    pipe, det = confirm_pipeline(2.0)  # the source hands over 10 fps; detection runs at 5 fps
+    outcomes = [o for i in range(40) for o in pipe.feed(frame_at(i, 10, glimpse(i)))] + pipe.finish()
+    assert len(outcomes) == 1 and outcomes[0].track.detections == 2
+    t = pipe.times
+    assert t.confirm_looks == 1  # frame 9 only: once confirmed, back to the grid
+    assert t.off_grid == 19  # the other off-grid frames were passed over, not detected
+    assert t.detected - t.confirm_looks <= 20 and len(det.calls) == t.detected
+
+
+def test_without_confirmation_looks_the_glimpse_is_dropped_as_noise() -> None:
+    pipe, _ = confirm_pipeline(1.0)  # the source samples 5 fps itself: frames 0, 2, 4, ...
+    outcomes = [o for i in range(0, 40, 2) for o in pipe.feed(frame_at(i, 10, glimpse(i)))]
+    assert outcomes + pipe.finish() == []
+    assert pipe.times.detected >= 2  # it was seen (frames 8 and 10), then dropped
+    assert pipe.times.confirm_looks == pipe.times.off_grid == 0
+
+
+def test_sources_sample_at_detect_fps_times_confirm_rate() -> None:
+    cam = CameraConfig(name="c", source="x.mp4", detect_fps=4.0)
+    assert Config(cameras=[cam]).sample_fps(cam) == 8.0
+    off = Config(cameras=[cam], tracker=TrackerConfig(confirm_rate=1.0))
+    assert off.sample_fps(cam) == 4.0
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        TrackerConfig(confirm_rate=0.5)

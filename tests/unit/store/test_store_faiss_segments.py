@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
+from citywatch.config import VectorConfig
 from citywatch.store.faiss_segments import (
     SegmentPolicy,
     build_ivf,
-    count_inside,
+    search_segment,
     segment_contents,
     segment_ids,
     segment_kind,
+    segment_layout,
 )
-from citywatch.store.vectors import FaissDayIndex
+from citywatch.store.vectors import FaissBackend, FaissDayIndex, open_vector_backend
 
 DIM = 16
 DAY = "2026-03-01"
@@ -99,7 +102,7 @@ def test_ivf_segment_removes_and_filters(tmp_path: Path) -> None:
     assert set(got) <= allowed
     keep = np.isin(ids, list(allowed))
     assert got == exact_top(x[keep], ids[keep], q, 10)
-    # the same filter again uses the cached sorted ids; a change drops the cache
+    # the same filter again uses the cached layout; a change drops it
     assert [i for i, _ in idx.search(q, 10, allowed_ids=allowed)] == got
     idx.add(DAY, np.array([2000], np.int64), q.reshape(1, -1))
     assert idx.search(q, 1, allowed_ids={2000})[0][0] == 2000
@@ -130,11 +133,52 @@ def test_segment_contents_round_trip() -> None:
     np.testing.assert_array_equal(np.sort(segment_ids(index)), ids)
 
 
-def test_count_inside() -> None:
-    sorted_ids = np.array([2, 4, 6, 8], np.int64)
-    assert count_inside(sorted_ids, np.array([1, 2, 8, 9, 100], np.int64)) == 2
-    assert count_inside(sorted_ids, np.zeros(0, np.int64)) == 0
-    assert count_inside(np.zeros(0, np.int64), np.array([1], np.int64)) == 0
+@pytest.mark.parametrize("spacing", [2, 1000], ids=["dense-ids", "sparse-ids"])
+def test_layout_finds_allowed_ids_and_scores_them_exactly(spacing: int) -> None:
+    x = clustered(600, seed=7)
+    ids = np.arange(600, dtype=np.int64) * spacing + 50
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(600)
+    index = build_ivf(DIM, ids[shuffled], x[shuffled], POLICY)  # given out of order: stored sorted
+    layout = segment_layout(index)
+    assert layout is not None
+    assert layout.lists_sorted
+    assert (layout.rank is not None) == (spacing == 2)
+    np.testing.assert_array_equal(layout.sorted_ids, ids)
+    allowed = np.array([0, 50, ids[7], ids[7] + 1, ids[599], ids[599] + spacing], np.int64)
+    mine, pos = layout.positions(allowed)
+    assert mine.tolist() == [50, int(ids[7]), int(ids[599])]
+    np.testing.assert_array_equal(layout.sorted_ids[pos], mine)
+    scores, labels = layout.score(x[7].reshape(1, -1), mine, pos, 5)
+    assert labels[0].tolist()[:3] == exact_top(x[[0, 7, 599]], ids[[0, 7, 599]], x[7], 3)
+    assert labels[0, 3:].tolist() == [-1, -1]  # fewer than k: padded
+    np.testing.assert_allclose(scores[0, 0], 1.0, atol=1e-5)
+    empty = layout.positions(np.zeros(0, np.int64))
+    assert len(empty[0]) == 0
+    assert segment_layout(faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))) is None  # flat: no layout
+
+
+def test_time_window_binary_searches_sorted_lists_and_still_works_unsorted() -> None:
+    x = clustered(1000, seed=8)
+    ids = np.arange(1000, dtype=np.int64)
+    index = build_ivf(DIM, ids, x, POLICY)
+    window = np.arange(400, 700, dtype=np.int64)  # contiguous: a range filter
+    keep = (ids >= 400) & (ids < 700)
+    layout = segment_layout(index)
+    assert layout is not None and layout.lists_sorted
+    for q in clustered(5, seed=9):
+        _, labels = search_segment(index, q.reshape(1, -1), 10, POLICY, window, layout)
+        assert labels[0].tolist() == exact_top(x[keep], ids[keep], q, 10)
+    # a removal swaps entries inside lists: no longer sorted, the range is then tested entry by entry
+    index.remove_ids(np.array([3, 410], np.int64))
+    layout = segment_layout(index)
+    assert layout is not None and not layout.lists_sorted
+    keep[410] = False
+    for q in clustered(5, seed=9):
+        _, labels = search_segment(index, q.reshape(1, -1), 10, POLICY, window, layout)
+        assert labels[0].tolist() == exact_top(x[keep], ids[keep], q, 10)
+    with pytest.raises(ValueError, match="another index"):
+        search_segment(build_ivf(DIM, ids, x, POLICY), x[:1], 10, POLICY, window, layout)
 
 
 def test_large_filters_scan_more_lists_small_ones_fetch_by_id(tmp_path: Path) -> None:
@@ -150,3 +194,17 @@ def test_large_filters_scan_more_lists_small_ones_fetch_by_id(tmp_path: Path) ->
             got = [i for i, _ in again.search(q, 10, allowed_ids=allowed)]
             assert set(got) <= allowed
             assert got == exact_top(x[keep], ids[keep], q, 10)
+
+
+def test_segment_policy_comes_from_config(tmp_path: Path) -> None:
+    cfg = VectorConfig(faiss_exact_limit=300, faiss_probe_factor=2.0)
+    backend = open_vector_backend(cfg, tmp_path)
+    assert isinstance(backend, FaissBackend)
+    assert (backend.policy.exact_limit, backend.policy.probe_factor) == (300, 2.0)
+    idx = backend.open("m", DIM)
+    x = clustered(400, seed=10)
+    idx.add(DAY, np.arange(400, dtype=np.int64), x)
+    idx.flush()
+    assert idx.segment_kinds() == {DAY: "ivf"}  # the default limit (200,000) would have kept it exact
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        VectorConfig(faiss_exact_limit=0)
