@@ -181,9 +181,17 @@ class TrackerConfig(_Strict):
         ge=1,
         le=10,
         description="A face seen for the first time is looked for again on the next frames, at this "
-        "multiple of the camera's detect_fps (up to the source's own rate), until its track has "
-        "min_detections: a short glimpse is confirmed instead of being dropped as noise, at the cost "
-        "of a few extra detections per new face. 1: off (every frame on the detect_fps grid only).",
+        "multiple of the camera's detect_fps (up to the source's own rate), until its track would be "
+        "kept (min_detections, and a shot good enough to embed) or confirm_seconds have passed: a short "
+        "glimpse is kept instead of being dropped as noise, at the cost of a few extra detections per "
+        "new face. 1: off (every frame on the detect_fps grid only).",
+    )
+    confirm_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="How long a new track may get the extra looks of confirm_rate (a track that never "
+        "yields a usable shot, such as the back of a head, then goes back to detect_fps).",
     )
     best_shots: int = Field(5, ge=1, le=50, description="Best-quality shots kept (and embedded) per track.")
     verify_faces: bool = Field(

@@ -117,7 +117,7 @@ class CameraPipeline:
         t = self.times
         t.frames += 1
         if self.grid is not None and not self.grid.keep(frame.timestamp):
-            if not self.tracker.unconfirmed:
+            if not self.tracker.unconfirmed(frame.timestamp):
                 t.off_grid += 1
                 return self._finish(self.tracker.expire(frame.timestamp))
             t.confirm_looks += 1

@@ -250,6 +250,9 @@ class _Segment:
     layout: SegmentLayout | None = None
     """Where an IVF segment's vectors sit, cached for filtered searches; None after any change (it
     points into the index's lists, which a change may move)."""
+    max_id: int | None = None
+    """No id above this is in the index (None: not known yet). Ids grow with time, so an add above it
+    needs no removal of an older copy first: a removal scans a whole IVF segment (~50 ms at 10 M)."""
 
     @property
     def dirty(self) -> bool:
@@ -377,7 +380,7 @@ class FaissDayIndex:
         if seg.pending_add:
             ids = np.fromiter(seg.pending_add.keys(), dtype=np.int64, count=len(seg.pending_add))
             index.add_with_ids(np.stack(list(seg.pending_add.values())), ids)
-        seg.index, seg.disk, seg.layout = index, key, None
+        seg.index, seg.disk, seg.layout, seg.max_id = index, key, None, None
         return seg
 
     # --- VectorIndex ----------------------------------------------------------
@@ -399,8 +402,13 @@ class FaissDayIndex:
             return
         with self._lock:
             seg = self._segment(day)
-            seg.index.remove_ids(id_arr)
+            if seg.max_id is None:
+                held = segment_ids(seg.index)
+                seg.max_id = int(held.max()) if len(held) else -1
+            if int(id_arr.min()) <= seg.max_id:
+                seg.index.remove_ids(id_arr)  # re-adding an id replaces its vector
             seg.index.add_with_ids(vecs, id_arr)
+            seg.max_id = max(seg.max_id, int(id_arr.max()))
             seg.layout = None
             for i, v in zip(id_arr.tolist(), vecs, strict=True):
                 seg.pending_add[i] = v.copy()

@@ -162,13 +162,17 @@ class FaceTracker:
     def open_tracks(self) -> int:
         return len(self._live)
 
-    @property
-    def unconfirmed(self) -> int:
-        """Faces that would be dropped as noise if not seen again soon: new faces in the last
-        detected frame that ByteTrack holds as tentative, and open tracks with fewer than
-        ``min_detections`` detections."""
-        few = sum(1 for lv in self._live.values() if lv.detections < self.cfg.min_detections)
-        return self._new_faces + few
+    def unconfirmed(self, now: float) -> int:
+        """Faces that would be dropped if not seen again soon: new faces in the last detected frame
+        that ByteTrack holds as tentative, and tracks younger than ``confirm_seconds`` at ``now``
+        that closing would drop (fewer than ``min_detections``, or no shot good enough to keep)."""
+        young = sum(
+            1
+            for lv in self._live.values()
+            if now - lv.start <= self.cfg.confirm_seconds
+            and (lv.detections < self.cfg.min_detections or not lv.heap)
+        )
+        return self._new_faces + young
 
     def open_boxes(self) -> FloatArray:
         """``(N, 4)`` last boxes of the open tracks (frame pixels)."""

@@ -49,12 +49,13 @@ def test_killed_worker_is_restarted_and_cameras_change_while_running(
             done = wait_for(
                 "walk done", lambda: (h := camera_health(fleet, "walk")).status == CameraStatus.STOPPED and h
             )
-            assert done.error is None and done.sightings >= 1 and done.frames == 20
+            # 4 s of a 10 fps clip handed over at detect_fps 5 x tracker.confirm_rate 2 (Config.sample_fps)
+            assert done.error is None and done.sightings >= 1 and done.frames == 40
 
             fleet.update_camera(CameraConfig(name="lobby", source=server.url, detect_fps=2))
             wait_for(
-                "lobby at 2 fps", lambda: (h := running(fleet, "lobby")) and 1.0 <= h.fps_out <= 3.0 and h
-            )  # type: ignore[union-attr]
+                "lobby at 2 fps", lambda: (h := running(fleet, "lobby")) and 3.0 <= h.fps_out <= 5.0 and h
+            )  # type: ignore[union-attr]  # fps out: 2 x confirm_rate 2
             assert camera_health(fleet, "lobby").restarts == 1  # an update is not a crash
 
             fleet.remove_camera("lobby")

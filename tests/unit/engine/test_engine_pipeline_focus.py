@@ -197,3 +197,23 @@ def test_sources_sample_at_detect_fps_times_confirm_rate() -> None:
     assert off.sample_fps(cam) == 4.0
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         TrackerConfig(confirm_rate=0.5)
+
+
+def test_a_face_that_never_gives_a_usable_shot_gets_extra_looks_only_while_young() -> None:
+    det = Recorder()
+    pipe = CameraPipeline(
+        "cam",
+        det,
+        CountingEmbedder(),
+        Matcher(Gallery.empty("count", 4), 0.5),
+        # no shot is ever good enough (as with the back of a head): the track would be dropped
+        TrackerConfig(verify_faces=False, min_face_px=1000.0, confirm_seconds=0.5),
+        fps=5,
+        motion_cfg=MotionConfig(keepalive_seconds=4.0, focus=False),
+    )
+    for i in range(60):
+        pipe.feed(frame_at(i, 10, 100 + 2 * i if 8 <= i < 50 else None))
+    t = pipe.times
+    # ByteTrack confirms the face at frame 9 (0.9 s); off-grid looks until 1.4 s, then the grid again
+    assert 2 <= t.confirm_looks <= 4, t
+    assert t.off_grid >= 25

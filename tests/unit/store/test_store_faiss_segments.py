@@ -208,3 +208,16 @@ def test_segment_policy_comes_from_config(tmp_path: Path) -> None:
     assert idx.segment_kinds() == {DAY: "ivf"}  # the default limit (200,000) would have kept it exact
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         VectorConfig(faiss_exact_limit=0)
+
+
+@pytest.mark.parametrize("base", [0, 2**31 + 5], ids=["bitmap", "hash-set"])
+def test_scattered_filters_scan_with_a_bitmap_or_a_hash_set_exactly(base: int) -> None:
+    x = clustered(1000, seed=11)
+    ids = np.arange(1000, dtype=np.int64) * 3 + base  # ids past 2**31 would need too large a bitmap
+    index = build_ivf(DIM, ids, x, POLICY)
+    layout = segment_layout(index)
+    every_other = ids[::2]  # half the segment: scanning beats gathering
+    keep = np.isin(ids, every_other)
+    for q in clustered(5, seed=12):
+        _, labels = search_segment(index, q.reshape(1, -1), 10, POLICY, every_other, layout, nprobe=64)
+        assert labels[0].tolist() == exact_top(x[keep], ids[keep], q, 10)
