@@ -212,10 +212,12 @@ def rebalance(index: Any, dim: int, policy: SegmentPolicy, what: str) -> Any:
 class SegmentLayout:
     """Where each vector of one IVF segment sits, for filtered searches; valid for one segment version.
 
-    Built by :func:`segment_layout` and cached by the caller, who must drop it on
-    any change to the index (an add or remove may move the lists in memory: the
-    views here would then point at freed memory). It holds the index itself so
-    that the lists outlive it.
+    Built by :func:`segment_layout` and cached by the caller, who must not use
+    it after any change to the index (an add or remove may move the lists in
+    memory: the views here would then point at freed memory): after appends of
+    higher ids only, :func:`extend_layout` brings it up to date cheaply; after
+    anything else it must be rebuilt. It holds the index itself so that the
+    lists outlive it.
     """
 
     index: Any
@@ -232,6 +234,8 @@ class SegmentLayout:
     rank: npt.NDArray[np.int32] | None
     """``rank[id - sorted_ids[0]]``: position of ``id`` in ``sorted_ids``, -1 if absent. Only kept
     when the ids are dense (a day's sightings mostly are); else lookups binary-search."""
+    sizes: npt.NDArray[np.int64]
+    """Entries per list when this layout was made (:func:`extend_layout` reads what was appended)."""
 
     def positions(self, allowed: IdArray) -> tuple[IdArray, npt.NDArray[np.int64]]:
         """``(ids, positions)``: the ``allowed`` ids this segment holds, and where in ``sorted_ids``."""
@@ -286,44 +290,75 @@ def segment_layout(index: Any) -> SegmentLayout | None:
     ivf = _ivf(index)
     if ivf is None:
         return None
+    empty = np.zeros(0, np.int64)
+    start = SegmentLayout(
+        index, empty, empty.astype(np.int16), empty.astype(np.int32), (None,) * ivf.nlist, True, None,
+        np.zeros(ivf.nlist, np.int64),
+    )  # fmt: skip
+    return extend_layout(start)
+
+
+def extend_layout(layout: SegmentLayout) -> SegmentLayout | None:
+    """``layout`` brought up to date after entries were only appended to its index's lists, with ids
+    above every id it holds (a live day's new sightings); None when anything else changed (a list
+    shrank, or a lower id arrived): rebuild it with :func:`segment_layout` then.
+
+    Costs a pass over the list sizes plus the appended entries, against ~1 s for a rebuild at 10 M.
+    """
+    ivf = _ivf(layout.index)
+    if ivf is None or len(layout.sizes) != ivf.nlist:
+        return None
     lists = ivf.invlists
-    ids_parts: list[IdArray] = []
     list_type = np.int16 if ivf.nlist <= np.iinfo(np.int16).max else np.int32
+    views = list(layout.views)
+    sizes = layout.sizes.copy()
+    lists_sorted = layout.lists_sorted
+    ids_parts: list[IdArray] = []
     list_parts: list[npt.NDArray[np.signedinteger[Any]]] = []
     off_parts: list[npt.NDArray[np.int32]] = []
-    views: list[npt.NDArray[np.float32] | None] = []
-    lists_sorted = True
     for lst in range(ivf.nlist):
         size = lists.list_size(lst)
-        if size == 0:
-            views.append(None)
+        old = int(sizes[lst])
+        if size == old:
             continue
+        if size < old:
+            return None
         ids = faiss.rev_swig_ptr(lists.get_ids(lst), size)
         codes = faiss.rev_swig_ptr(lists.get_codes(lst), size * ivf.code_size)
-        views.append(codes.view(np.float32).reshape(size, ivf.d))
-        lists_sorted = lists_sorted and bool(np.all(ids[1:] > ids[:-1]))
-        ids_parts.append(ids.astype(np.int64))
-        list_parts.append(np.full(size, lst, list_type))
-        off_parts.append(np.arange(size, dtype=np.int32))
+        views[lst] = codes.view(np.float32).reshape(size, ivf.d)  # the list may have moved
+        tail = ids[max(old - 1, 0) :]
+        lists_sorted = lists_sorted and bool(np.all(tail[1:] > tail[:-1]))
+        ids_parts.append(ids[old:].astype(np.int64))
+        list_parts.append(np.full(size - old, lst, list_type))
+        off_parts.append(np.arange(old, size, dtype=np.int32))
+        sizes[lst] = size
     if not ids_parts:
-        empty = np.zeros(0, np.int32)
-        return SegmentLayout(index, np.zeros(0, np.int64), empty, empty, tuple(views), True, None)
-    all_ids = np.concatenate(ids_parts)
-    order = np.argsort(all_ids, kind="stable")
-    sorted_ids = all_ids[order]
+        return layout
+    added = np.concatenate(ids_parts)
+    order = np.argsort(added, kind="stable")
+    added = added[order]
+    old_ids = layout.sorted_ids
+    if len(old_ids) and added[0] <= old_ids[-1]:
+        return None
+    sorted_ids = np.concatenate([old_ids, added])
+    base = int(sorted_ids[0])
+    span = int(sorted_ids[-1]) - base + 1
     rank = None
-    span = int(sorted_ids[-1]) - int(sorted_ids[0]) + 1
-    if span <= 4 * len(sorted_ids):  # dense ids: a table costs at most 16 bytes per vector
+    if (layout.rank is not None or len(old_ids) == 0) and span <= 4 * len(sorted_ids):
+        # dense ids: a table costs at most 16 bytes per vector
         rank = np.full(span, -1, np.int32)
-        rank[sorted_ids - sorted_ids[0]] = np.arange(len(sorted_ids), dtype=np.int32)
+        if layout.rank is not None:
+            rank[: len(layout.rank)] = layout.rank
+        rank[added - base] = np.arange(len(old_ids), len(sorted_ids), dtype=np.int32)
     return SegmentLayout(
-        index,
+        layout.index,
         sorted_ids,
-        np.concatenate(list_parts)[order],
-        np.concatenate(off_parts)[order],
+        np.concatenate([layout.lists.astype(list_type), np.concatenate(list_parts)[order]]),
+        np.concatenate([layout.offsets, np.concatenate(off_parts)[order]]),
         tuple(views),
         lists_sorted,
         rank,
+        sizes,
     )
 
 

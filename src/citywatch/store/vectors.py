@@ -54,6 +54,7 @@ from citywatch.errors import ModelError, StoreError
 from citywatch.store.faiss_segments import (
     SegmentLayout,
     SegmentPolicy,
+    extend_layout,
     rebalance,
     search_segment,
     segment_ids,
@@ -248,8 +249,10 @@ class _Segment:
     pending_add: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
     pending_remove: set[int] = field(default_factory=set)
     layout: SegmentLayout | None = None
-    """Where an IVF segment's vectors sit, cached for filtered searches; None after any change (it
-    points into the index's lists, which a change may move)."""
+    """Where an IVF segment's vectors sit, cached for filtered searches; None after any change but
+    appends (it points into the index's lists, which a change may move)."""
+    appended: bool = False
+    """Higher ids were appended since ``layout`` was made: extend it before use (never use it as is)."""
     max_id: int | None = None
     """No id above this is in the index (None: not known yet). Ids grow with time, so an add above it
     needs no removal of an older copy first: a removal scans a whole IVF segment (~50 ms at 10 M)."""
@@ -405,11 +408,13 @@ class FaissDayIndex:
             if seg.max_id is None:
                 held = segment_ids(seg.index)
                 seg.max_id = int(held.max()) if len(held) else -1
-            if int(id_arr.min()) <= seg.max_id:
+            appending = int(id_arr.min()) > seg.max_id
+            if not appending:
                 seg.index.remove_ids(id_arr)  # re-adding an id replaces its vector
+                seg.layout = None
             seg.index.add_with_ids(vecs, id_arr)
             seg.max_id = max(seg.max_id, int(id_arr.max()))
-            seg.layout = None
+            seg.appended = seg.layout is not None
             for i, v in zip(id_arr.tolist(), vecs, strict=True):
                 seg.pending_add[i] = v.copy()
                 seg.pending_remove.discard(i)
@@ -524,6 +529,9 @@ class FaissDayIndex:
         """An IVF segment's layout (cached), for filtered searches; None where not needed."""
         if allowed is None or segment_kind(seg.index) != "ivf":
             return None
+        if seg.layout is not None and seg.layout.index is seg.index and seg.appended:
+            seg.layout = extend_layout(seg.layout)  # None if it cannot: rebuilt below
+        seg.appended = False
         if seg.layout is None or seg.layout.index is not seg.index:
             seg.layout = segment_layout(seg.index)
         return seg.layout

@@ -16,6 +16,7 @@ from citywatch.config import VectorConfig
 from citywatch.store.faiss_segments import (
     SegmentPolicy,
     build_ivf,
+    extend_layout,
     search_segment,
     segment_contents,
     segment_ids,
@@ -221,3 +222,51 @@ def test_scattered_filters_scan_with_a_bitmap_or_a_hash_set_exactly(base: int) -
     for q in clustered(5, seed=12):
         _, labels = search_segment(index, q.reshape(1, -1), 10, POLICY, every_other, layout, nprobe=64)
         assert labels[0].tolist() == exact_top(x[keep], ids[keep], q, 10)
+
+
+def test_layout_extends_after_appends_and_equals_a_rebuild() -> None:
+    x = clustered(1200, seed=13)
+    ids = np.arange(1200, dtype=np.int64) + 100
+    index = build_ivf(DIM, ids[:800], x[:800], POLICY)
+    layout = segment_layout(index)
+    assert layout is not None
+    index.add_with_ids(x[800:1000], ids[800:1000])  # a live day's next sightings
+    index.add_with_ids(x[1000:][::-1].copy(), ids[1000:][::-1].copy())  # a batch in any order
+    grown = extend_layout(layout)
+    fresh = segment_layout(index)
+    assert grown is not None and fresh is not None
+    for field in ("sorted_ids", "lists", "offsets", "rank", "sizes"):
+        np.testing.assert_array_equal(getattr(grown, field), getattr(fresh, field), err_msg=field)
+    assert grown.lists_sorted == fresh.lists_sorted is False  # the reversed batch broke the order
+    assert extend_layout(grown) is grown  # nothing new
+    mine, pos = grown.positions(ids[1190:])
+    _, labels = grown.score(x[1195].reshape(1, -1), mine, pos, 1)
+    assert labels[0, 0] == ids[1195]  # read through the refreshed views
+
+    index.add_with_ids(x[:1], np.array([50], np.int64))  # an id below the others: not an append
+    assert extend_layout(fresh) is None
+    index.remove_ids(np.array([50, 100], np.int64))  # lists shrink
+    assert extend_layout(fresh) is None
+
+
+def test_day_index_extends_its_layout_for_new_sightings(tmp_path: Path) -> None:
+    x = clustered(1300, seed=14)
+    ids = np.arange(1300, dtype=np.int64)
+    idx = FaissDayIndex(tmp_path, DIM, "m", POLICY)
+    idx.add(DAY, ids[:1000], x[:1000])
+    idx.flush()
+    allowed = set(range(0, 1300, 3))
+    q = x[1200]
+    idx.search(q, 5, allowed_ids=allowed)  # builds the layout
+    first = idx._segments[DAY].layout
+    idx.add(DAY, ids[1000:1100], x[1000:1100])
+    idx.add(DAY, ids[1100:], x[1100:])
+    got = [i for i, _ in idx.search(q, 10, allowed_ids=allowed)]
+    keep = np.isin(ids, list(allowed))
+    assert got == exact_top(x[keep], ids[keep], q, 10) and got[0] == 1200
+    layout = idx._segments[DAY].layout
+    assert layout is not None and layout is not first and len(layout.sorted_ids) == 1300
+    np.testing.assert_array_equal(layout.sorted_ids[:1000], first.sorted_ids)  # extended, same start
+    idx.add(DAY, ids[5:6], x[5:6])  # re-adding an old id: a removal first, then a rebuild
+    assert idx._segments[DAY].layout is None
+    assert [i for i, _ in idx.search(x[5], 1, allowed_ids={5, 6})] == [5]
