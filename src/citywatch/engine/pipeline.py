@@ -116,11 +116,10 @@ class CameraPipeline:
         """Process one sampled frame; return the tracks that closed."""
         t = self.times
         t.frames += 1
-        if self.grid is not None and not self.grid.keep(frame.timestamp):
-            if not self.tracker.unconfirmed(frame.timestamp):
-                t.off_grid += 1
-                return self._finish(self.tracker.expire(frame.timestamp))
-            t.confirm_looks += 1
+        look = self.grid is not None and not self.grid.keep(frame.timestamp)
+        if look and not self.tracker.unconfirmed(frame.timestamp):
+            t.off_grid += 1
+            return self._finish(self.tracker.expire(frame.timestamp))
         t0 = time.perf_counter()
         moving = self.gate.moving(frame) if self.gate is not None else True
         t1 = time.perf_counter()
@@ -138,6 +137,7 @@ class CameraPipeline:
         t2 = time.perf_counter()
         t.seconds["detect"] += t2 - t1
         t.detected += 1
+        t.confirm_looks += look
         t.faces += len(dets)
         closed = self.tracker.update(frame, dets)
         t.seconds["track"] += time.perf_counter() - t2
