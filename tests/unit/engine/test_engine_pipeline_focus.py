@@ -150,14 +150,16 @@ def frame_at(i: int, fps: float, x: int | None) -> Frame:
     return Frame(f.camera, i, i / fps, f.image)
 
 
-def confirm_pipeline(confirm_rate: float) -> tuple[CameraPipeline, Recorder]:
+def confirm_pipeline(confirm_rate: float = 2.0, **tracker: float) -> tuple[CameraPipeline, Recorder]:
     det = Recorder()
     pipe = CameraPipeline(
         "cam",
         det,
         CountingEmbedder(),
         Matcher(Gallery.empty("count", 4), 0.5),
-        TrackerConfig(verify_faces=False, min_face_px=1.0, confirm_rate=confirm_rate),
+        TrackerConfig.model_validate(
+            {"verify_faces": False, "min_face_px": 1.0, "confirm_rate": confirm_rate} | tracker
+        ),
         fps=5,
         motion_cfg=MotionConfig(keepalive_seconds=4.0, focus=False),
     )
@@ -200,17 +202,8 @@ def test_sources_sample_at_detect_fps_times_confirm_rate() -> None:
 
 
 def test_a_face_that_never_gives_a_usable_shot_gets_extra_looks_only_while_young() -> None:
-    det = Recorder()
-    pipe = CameraPipeline(
-        "cam",
-        det,
-        CountingEmbedder(),
-        Matcher(Gallery.empty("count", 4), 0.5),
-        # no shot is ever good enough (as with the back of a head): the track would be dropped
-        TrackerConfig(verify_faces=False, min_face_px=1000.0, confirm_seconds=0.5),
-        fps=5,
-        motion_cfg=MotionConfig(keepalive_seconds=4.0, focus=False),
-    )
+    # no shot is ever good enough (as with the back of a head): the track would be dropped
+    pipe, _ = confirm_pipeline(min_face_px=1000.0, confirm_seconds=0.5)
     for i in range(60):
         pipe.feed(frame_at(i, 10, 100 + 2 * i if 8 <= i < 50 else None))
     t = pipe.times
