@@ -494,7 +494,13 @@ class App:
         src = (
             frames
             if frames is not None
-            else open_source(camera, source, detect_fps=self.cfg.sample_fps(cam), cfg=self.cfg.ingest)
+            else open_source(
+                camera,
+                source,
+                detect_fps=cam.detect_fps,
+                sample_fps=self.cfg.sample_fps(cam),
+                cfg=self.cfg.ingest,
+            )
         )
         live = src.live
         if recorded_at is None:

@@ -218,7 +218,8 @@ class CameraWorker:
                 src = open_source(
                     self.cam.name,
                     self.cam.source,
-                    detect_fps=self.cfg.sample_fps(self.cam),
+                    detect_fps=self.cam.detect_fps,
+                    sample_fps=self.cfg.sample_fps(self.cam),
                     cfg=self.cfg.ingest,
                 )
                 tap = _Tap(

@@ -2,7 +2,7 @@
 
 Public API::
 
-    open_source(camera, uri, *, detect_fps, cfg, clock=time.time, sleep=None) -> FrameSource
+    open_source(camera, uri, *, detect_fps, cfg, sample_fps=None, clock=time.time, sleep=None) -> FrameSource
     MotionGate(cfg).moving(frame) -> bool
     DropQueue(maxsize, drop="oldest")
 """

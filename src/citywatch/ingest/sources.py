@@ -39,10 +39,14 @@ def open_source(
     *,
     detect_fps: float,
     cfg: IngestConfig,
+    sample_fps: float | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], object] | None = None,
 ) -> FrameSource:
-    """Open ``uri`` for ``camera``, sampled to ``detect_fps`` frames a second.
+    """Open ``uri`` for ``camera``: videos and live streams sampled to ``sample_fps`` frames a
+    second (default ``detect_fps``; the pipeline may look at more than ``detect_fps`` to confirm
+    new faces, ``Config.sample_fps``); still images play back one per ``1/detect_fps``, every
+    one of them on the detect grid.
 
     ``clock`` stamps live frames; ``sleep`` waits between live reconnects (default: a wait
     that :meth:`FrameSource.close` interrupts). Both exist for tests.
@@ -55,10 +59,11 @@ def open_source(
     """
     if not uri.strip():
         raise SourceError(f"camera {camera}: no source configured")
+    rate = sample_fps or detect_fps
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme in LIVE_SCHEMES:
-        return LiveSource(camera, uri, detect_fps=detect_fps, cfg=cfg, clock=clock, sleep=sleep)
+        return LiveSource(camera, uri, detect_fps=rate, cfg=cfg, clock=clock, sleep=sleep)
     if scheme == REPLAY:
         path = Path(unquote(parts.path)).expanduser()
         if not path.is_file():
@@ -68,7 +73,7 @@ def open_source(
             pause = float(query.get("pause", ["0"])[0])
         except ValueError as exc:
             raise SourceError(f"camera {camera}: replay pause {query['pause'][0]!r} is not a number") from exc
-        return ReplaySource(camera, path, detect_fps=detect_fps, cfg=cfg, clock=clock, pause=pause)
+        return ReplaySource(camera, path, detect_fps=rate, cfg=cfg, clock=clock, pause=pause)
     if scheme == "file":
         path = Path(unquote(parts.path))
     elif len(scheme) > 1 and "://" in uri:  # a one-letter "scheme" is a Windows drive
@@ -81,4 +86,4 @@ def open_source(
         return ImageFolderSource.from_folder(camera, path, detect_fps=detect_fps, cfg=cfg)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFolderSource(camera, [path], detect_fps=detect_fps, cfg=cfg)
-    return VideoFileSource(camera, path, detect_fps=detect_fps, cfg=cfg)
+    return VideoFileSource(camera, path, detect_fps=rate, cfg=cfg)

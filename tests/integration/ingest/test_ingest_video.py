@@ -46,6 +46,14 @@ def test_sampling_to_detect_fps(media: dict[str, Path]) -> None:
     assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
 
 
+def test_videos_are_sampled_at_sample_fps_when_given(media: dict[str, Path]) -> None:
+    # the pipeline's confirmation looks want frames between the detect_fps ones (Config.sample_fps)
+    with open_source("cam1", str(media["mp4"]), detect_fps=2, sample_fps=4, cfg=CFG) as src:
+        frames = list(src)
+    assert [f.timestamp for f in frames][:4] == pytest.approx([0.0, 0.3, 0.5, 0.8])  # 4 fps of a 10 fps clip
+    assert len(frames) == 12
+
+
 def test_sampling_uneven_ratio_keeps_the_rate(media: dict[str, Path]) -> None:
     frames = read_all(media["mkv"], detect_fps=3)
     assert len(frames) == 9  # 3 s at 3 fps, not 3 s at 2.5 fps

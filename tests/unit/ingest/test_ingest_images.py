@@ -104,3 +104,10 @@ def test_close_stops_iteration(folder: Path) -> None:
     next(src)
     src.close()
     assert list(src) == []
+
+
+def test_images_stay_on_the_detect_grid_when_the_pipeline_samples_faster(folder: Path) -> None:
+    # videos are sampled at sample_fps (confirmation looks); each still image is one detect-fps frame
+    with open_source("c", str(folder), detect_fps=4, sample_fps=8, cfg=CFG) as src:
+        frames = list(src)
+    assert [f.timestamp for f in frames] == [0.0, 0.25, 0.5, 0.75]
