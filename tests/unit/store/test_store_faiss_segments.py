@@ -39,6 +39,16 @@ def clustered(n: int, seed: int = 0, centres: int = 20) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def ivf_day(tmp_path: Path, n: int, seed: int) -> tuple[FaissDayIndex, np.ndarray, np.ndarray]:
+    """A day index whose segment holds ``n`` clustered vectors (ids 0..n-1), flushed: IVF past 400."""
+    x = clustered(n, seed=seed)
+    ids = np.arange(n, dtype=np.int64)
+    idx = FaissDayIndex(tmp_path, DIM, "m", POLICY)
+    idx.add(DAY, ids, x)
+    idx.flush()
+    return idx, x, ids
+
+
 def exact_top(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> list[int]:
     scores = x @ q
     order = np.lexsort((ids, -scores))[:k]
@@ -88,11 +98,7 @@ def test_segment_turns_ivf_past_the_limit_and_stays_so_on_disk(tmp_path: Path) -
 
 
 def test_ivf_segment_removes_and_filters(tmp_path: Path) -> None:
-    x = clustered(1000, seed=2)
-    ids = np.arange(1000, dtype=np.int64)
-    idx = FaissDayIndex(tmp_path, DIM, "m", POLICY)
-    idx.add(DAY, ids, x)
-    idx.flush()
+    idx, x, ids = ivf_day(tmp_path, 1000, seed=2)
     assert idx.segment_kinds()[DAY] == "ivf"
     q = x[5]
     assert idx.search(q, 1)[0][0] == 5
@@ -110,11 +116,7 @@ def test_ivf_segment_removes_and_filters(tmp_path: Path) -> None:
 
 
 def test_shrunk_ivf_segment_goes_back_to_exact(tmp_path: Path) -> None:
-    x = clustered(1000, seed=3)
-    ids = np.arange(1000, dtype=np.int64)
-    idx = FaissDayIndex(tmp_path, DIM, "m", POLICY)
-    idx.add(DAY, ids, x)
-    idx.flush()
+    idx, x, ids = ivf_day(tmp_path, 1000, seed=3)
     idx.remove(ids[:850])  # retention: 150 left, below half the limit
     idx.flush()
     assert idx.segment_kinds() == {DAY: "flat"}
@@ -183,11 +185,7 @@ def test_time_window_binary_searches_sorted_lists_and_still_works_unsorted() -> 
 
 
 def test_large_filters_scan_more_lists_small_ones_fetch_by_id(tmp_path: Path) -> None:
-    x = clustered(1000, seed=5)
-    ids = np.arange(1000, dtype=np.int64)
-    idx = FaissDayIndex(tmp_path, DIM, "m", POLICY)
-    idx.add(DAY, ids, x)
-    idx.flush()
+    _, x, ids = ivf_day(tmp_path, 1000, seed=5)
     again = FaissDayIndex(tmp_path, DIM, "m", POLICY)  # the id map survives the file
     for allowed in (set(range(0, 600, 1)), set(range(1, 1000, 2)), {3, 7, 999_999}):
         keep = np.isin(ids, list(allowed))
